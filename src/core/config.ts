@@ -1,0 +1,39 @@
+/** The settings of one `iss serve`, injectable as `Tokens.Config`. Sizes in bytes, times in ms. */
+export interface ServerConfig {
+  readonly host: string
+  readonly port: number
+  /** Directory of the filesystem store. */
+  readonly storage: string
+  /** Largest image accepted (decoded FILE_DATA). */
+  readonly maxSize: number
+  /** Bytes to keep free on the store's disk. */
+  readonly minFree: number
+  readonly maxConnections: number
+  /** A connection with no request in progress closes after this long. */
+  readonly idleTimeoutMs: number
+  /** A request in progress must move at least this many bytes per `rateWindowMs` in each direction. */
+  readonly minRateBytes: number
+  readonly rateWindowMs: number
+  /** On SIGINT/SIGTERM, how long in-flight requests may take to finish. */
+  readonly shutdownGraceMs: number
+  /** fsync uploads before publishing (default true; false only for benchmarks). */
+  readonly fsync: boolean
+}
+
+/** Defaults, documented in the README and docs/security.md. */
+export const DEFAULT_PORT = 9595
+export const DEFAULT_MAX_SIZE = 256 * 1024 * 1024
+export const DEFAULT_MIN_FREE = 64 * 1024 * 1024
+export const DEFAULT_MAX_CONNECTIONS = 256
+export const DEFAULT_IDLE_TIMEOUT_MS = 60_000
+export const DEFAULT_MIN_RATE_BYTES = 1024
+export const DEFAULT_RATE_WINDOW_MS = 10_000
+export const DEFAULT_SHUTDOWN_GRACE_MS = 10_000
+
+/**
+ * The largest frame accepted for a given image limit: protocols 0 to 2 carry bytes as a latin-1
+ * string, which UTF-8 inflates up to 2x, plus room for the other keys.
+ */
+export function maxFrameBytes(maxSize: number): number {
+  return Math.min(2 * maxSize + 64 * 1024, 0xffff_ffff)
+}

@@ -1,0 +1,123 @@
+/**
+ * The one catalogue of iss error codes. Every failure that reaches a peer or a user is an
+ * {@link IssError} carrying one of these codes; the server turns it into exactly one ERROR
+ * response (DETAILS = message, CODE = code) and the CLI into exactly one line.
+ */
+export const ErrorCode = {
+  /** A file with the same identity key is already stored. */
+  DUPLICATE: 'E_DUPLICATE',
+  /** No stored file has this name. */
+  NOT_FOUND: 'E_NOT_FOUND',
+  /** A PUT carried no data. */
+  EMPTY: 'E_EMPTY',
+  /** The name breaks the name rules (path separators, control characters, reserved, too long...). */
+  BAD_NAME: 'E_BAD_NAME',
+  /** The extension is not .jpg, .jpeg or .png. */
+  UNSUPPORTED_TYPE: 'E_UNSUPPORTED_TYPE',
+  /** The bytes do not match the extension's image family (magic bytes). */
+  CONTENT_MISMATCH: 'E_CONTENT_MISMATCH',
+  /** A frame, a value or an image is over a configured limit. */
+  TOO_LARGE: 'E_TOO_LARGE',
+  /** Storing the image would leave less than the configured free space. */
+  NO_SPACE: 'E_NO_SPACE',
+  /** The bytes are not a well-formed message: bad frame, refused pickle, wrong types. */
+  MALFORMED: 'E_MALFORMED',
+  /** The server has no handler for this COMMAND. */
+  UNKNOWN_COMMAND: 'E_UNKNOWN_COMMAND',
+  /** A request's STATUS is not REQUEST. */
+  BAD_STATUS: 'E_BAD_STATUS',
+  /** Every connection slot is busy with a request in flight. */
+  BUSY: 'E_BUSY',
+  /** A request or a peer was too slow (idle or below the minimum rate). */
+  TIMEOUT: 'E_TIMEOUT',
+  /** The server is shutting down and takes no new requests. */
+  SHUTTING_DOWN: 'E_SHUTTING_DOWN',
+  /** Anything else: a bug or an I/O failure on the server. */
+  INTERNAL: 'E_INTERNAL',
+} as const
+
+export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode]
+
+/** One line per code: what it means, used by docs/protocol.md and its documentation test. */
+export const ERROR_CODE_SUMMARY: Readonly<Record<ErrorCodeValue, string>> = {
+  E_DUPLICATE: "an image with the same name (compared case-insensitively) is already stored",
+  E_NOT_FOUND: 'no stored image has that name',
+  E_EMPTY: 'the request carried no image data',
+  E_BAD_NAME: 'the name is not a single safe file name',
+  E_UNSUPPORTED_TYPE: 'the extension is not .jpg, .jpeg or .png',
+  E_CONTENT_MISMATCH: "the data is not an image of the extension's type",
+  E_TOO_LARGE: 'a frame, a value or the image is over a limit',
+  E_NO_SPACE: 'the server would run out of disk space',
+  E_MALFORMED: 'the bytes are not a valid message',
+  E_UNKNOWN_COMMAND: 'the server has no handler for that command',
+  E_BAD_STATUS: 'a request must have STATUS REQUEST',
+  E_BUSY: 'the server has no free connection slot',
+  E_TIMEOUT: 'the peer was idle or too slow',
+  E_SHUTTING_DOWN: 'the server is stopping',
+  E_INTERNAL: 'an unexpected server-side failure',
+}
+
+export interface IssErrorOptions {
+  /** After answering, the connection cannot continue (the byte stream is out of step). */
+  fatal?: boolean
+  /** Extra response keys for VERSION requests, e.g. COMMANDS with E_UNKNOWN_COMMAND. */
+  extra?: Record<string, unknown>
+  cause?: unknown
+}
+
+/**
+ * A failure with a code from the catalogue and a message a person can act on.
+ * Recognise it across package boundaries with {@link isIssError}, never instanceof.
+ */
+export class IssError extends Error {
+  readonly code: ErrorCodeValue
+  readonly fatal: boolean
+  readonly extra: Record<string, unknown>
+
+  constructor(code: ErrorCodeValue, message: string, options: IssErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : {cause: options.cause})
+    this.name = 'IssError'
+    this.code = code
+    this.fatal = options.fatal ?? false
+    this.extra = options.extra ?? {}
+  }
+}
+
+/** True for any error carrying a catalogue code, whichever copy of this module made it. */
+export function isIssError(error: unknown): error is IssError {
+  if (typeof error !== 'object' || error === null) return false
+  const code = (error as {code?: unknown}).code
+  return typeof code === 'string' && Object.hasOwn(ERROR_CODE_SUMMARY, code)
+}
+
+/** Constructors for the common cases so that the wording of each message lives in one place. */
+export const errors = {
+  duplicate: (name: string) => new IssError(ErrorCode.DUPLICATE, `File '${name}' already exists on server`),
+  notFound: (name: string) => new IssError(ErrorCode.NOT_FOUND, `File '${name}' does not exist on server`),
+  empty: (name: string) => new IssError(ErrorCode.EMPTY, `File '${name}' is empty`),
+  badName: (name: string, why: string) => new IssError(ErrorCode.BAD_NAME, `Invalid file name '${name}': ${why}`),
+  unsupportedType: (name: string) =>
+    new IssError(ErrorCode.UNSUPPORTED_TYPE, `File '${name}' is not a .jpg, .jpeg or .png image`),
+  contentMismatch: (name: string, family: string) =>
+    new IssError(ErrorCode.CONTENT_MISMATCH, `File '${name}' does not contain ${family} data`),
+  tooLarge: (what: string, size: number | bigint, limit: number, options?: IssErrorOptions) =>
+    new IssError(ErrorCode.TOO_LARGE, `${what} is ${size} bytes, over the limit of ${limit} bytes`, options),
+  noSpace: (needed: number, minFree: number) =>
+    new IssError(
+      ErrorCode.NO_SPACE,
+      `Not enough disk space on server: storing ${needed} bytes would leave less than ${minFree} bytes free`,
+    ),
+  malformed: (why: string, options: IssErrorOptions = {fatal: true}) =>
+    new IssError(ErrorCode.MALFORMED, `Malformed message: ${why}`, options),
+  unknownCommand: (command: string, served: readonly string[]) =>
+    new IssError(
+      ErrorCode.UNKNOWN_COMMAND,
+      `Unknown command '${command}'; this server serves ${served.join(', ')}`,
+      {extra: {COMMANDS: [...served]}},
+    ),
+  badStatus: (status: unknown) =>
+    new IssError(ErrorCode.BAD_STATUS, `A request must have STATUS 'REQUEST', not ${JSON.stringify(status)}`),
+  busy: () => new IssError(ErrorCode.BUSY, 'Server busy: every connection is in use; try again shortly', {fatal: true}),
+  internal: (cause?: unknown) =>
+    new IssError(ErrorCode.INTERNAL, 'Internal server error; the request was not completed', {cause}),
+}

@@ -1,0 +1,64 @@
+import type {Readable, Writable} from 'node:stream'
+
+/** What the store knows of one image. */
+export interface StoredImage {
+  /** The stored name: NFC form, case as first uploaded. */
+  readonly name: string
+  readonly size: number
+  readonly modifiedMs: number
+}
+
+/**
+ * An upload in progress: bytes are written to `sink` as they arrive (before the name may even be
+ * known), then published under a name with {@link Upload.commit}, or thrown away with {@link Upload.abort}.
+ * Nothing of an upload is ever visible under a stored name until commit succeeds.
+ */
+export interface Upload {
+  /** Where the data goes. Honour backpressure (write() returning false). */
+  readonly sink: Writable
+  /** Bytes written to the sink so far. */
+  readonly bytesWritten: number
+  /** The first bytes written (up to 16), for content sniffing. */
+  head(): Buffer
+  /**
+   * Flushes, makes the data durable and publishes it under `name` without ever replacing an
+   * existing image (identity key). Throws E_DUPLICATE if the name is taken. The upload is finished
+   * either way.
+   */
+  commit(name: string): Promise<StoredImage>
+  /** Discards the data. Safe to call at any time and more than once. */
+  abort(): Promise<void>
+}
+
+/** An image opened for reading: its stream is positioned at the start and has exactly `image.size` bytes. */
+export interface OpenedImage {
+  readonly image: StoredImage
+  readonly stream: Readable
+}
+
+/**
+ * Where images live. Handlers receive it through the container (token `Tokens.Store`) so that
+ * another backend can replace the filesystem without touching them. Names passed in are looked up
+ * by identity key (NFC, case-insensitive).
+ */
+export interface ImageStore {
+  /** Takes the store (lock, sweep of temporary files). */
+  open(): Promise<void>
+  /** Releases the store and removes temporary files. */
+  close(): Promise<void>
+  /**
+   * Starts an upload. `expectedSize`, when known, is checked against the free-space floor at once
+   * (E_NO_SPACE) so that a doomed upload is refused before any byte is stored.
+   */
+  beginUpload(expectedSize?: number): Promise<Upload>
+  /** Opens an image for reading; E_NOT_FOUND if there is none. */
+  openRead(name: string): Promise<OpenedImage>
+  /** Every stored image, sorted by identity key. */
+  list(): Promise<StoredImage[]>
+  /** One image's facts, or null. */
+  stat(name: string): Promise<StoredImage | null>
+  /** Removes an image atomically; E_NOT_FOUND if there is none. Returns what was removed. */
+  delete(name: string): Promise<StoredImage>
+  /** Human-readable location, for start-up output. */
+  describe(): string
+}

@@ -1,0 +1,14 @@
+/**
+ * The DI tokens a handler or service may inject. Global symbols, so that every copy of the SDK
+ * (a plugin's, the host's) names the same registration.
+ */
+export const Tokens = {
+  /** The {@link ImageStore} of this server. */
+  Store: Symbol.for('iss.Store'),
+  /** The pino logger of this server. */
+  Logger: Symbol.for('iss.Logger'),
+  /** The {@link ServerConfig} of this server. */
+  Config: Symbol.for('iss.Config'),
+  /** The {@link HandlerRegistry} of this server. */
+  Registry: Symbol.for('iss.Registry'),
+} as const
