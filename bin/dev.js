@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 'use strict'
-// Development entry: same as run.js but oclif reads commands from source maps' dist without a manifest.
-require('node:module').enableCompileCache?.()
+// Development entry: oclif ignores the manifest and reads commands from dist/ each run.
 require('../dist/src/core/host-resolution.js').installHostResolution()
-require('@oclif/core').execute({development: true, dir: __dirname}).catch(require('@oclif/core/handle'))
+require('@oclif/core').execute({development: true, dir: __dirname})

@@ -1,2 +1,42 @@
-// Placeholder until the plugins issue: makes `image-sharing-service` resolve to this host's own copy.
-export function installHostResolution(): void {}
+import Module from 'node:module'
+import {join} from 'node:path'
+import {pathToFileURL} from 'node:url'
+
+/** The package name plugins import the SDK by. */
+export const SDK_PACKAGE = 'image-sharing-service'
+
+/** This host's own SDK entry (dist/src/index.js), next to this file's folder. */
+const HOST_ENTRY = join(__dirname, '..', 'index.js')
+
+let installed = false
+
+/**
+ * Makes `require('image-sharing-service')` and `import 'image-sharing-service'` from any plugin resolve
+ * to this host's own copy. An installed plugin has no copy of its own (its peer dependency is optional,
+ * so npm does not pull a second CLI into the data directory), and a linked one may have a dev copy:
+ * either way there is one core, one set of classes and one DI registry at run time.
+ */
+export function installHostResolution(): void {
+  if (installed) return
+  installed = true
+  const isSdk = (request: string) => request === SDK_PACKAGE
+
+  // Node >= 22.15 has in-thread hooks that cover require and import alike.
+  const registerHooks = (Module as unknown as {registerHooks?: (hooks: object) => unknown}).registerHooks
+  if (typeof registerHooks === 'function') {
+    const url = pathToFileURL(HOST_ENTRY).href
+    registerHooks({
+      resolve(specifier: string, context: unknown, nextResolve: (s: string, c: unknown) => unknown) {
+        return isSdk(specifier) ? {url, format: 'commonjs', shortCircuit: true} : nextResolve(specifier, context)
+      },
+    })
+    return
+  }
+
+  // Older Node 22: CommonJS resolution is enough, the SDK and plugins built with it are CommonJS.
+  const internal = Module as unknown as {_resolveFilename: (request: string, ...rest: unknown[]) => string}
+  const original = internal._resolveFilename
+  internal._resolveFilename = function (request: string, ...rest: unknown[]) {
+    return isSdk(request) ? HOST_ENTRY : original.call(this, request, ...rest)
+  }
+}
