@@ -1,0 +1,117 @@
+import {errors} from '../protocol/errors.js'
+
+/** The image families iss stores. */
+export type ImageFamily = 'PNG' | 'JPEG'
+
+/** Longest stored name, in bytes of UTF-8 after NFC (the limit of ext4, APFS, NTFS and most others). */
+export const MAX_NAME_BYTES = 255
+
+const FAMILY_BY_EXTENSION: ReadonlyMap<string, ImageFamily> = new Map([
+  ['.png', 'PNG'],
+  ['.jpg', 'JPEG'],
+  ['.jpeg', 'JPEG'],
+])
+
+/**
+ * Characters that draw like a path separator. A name holding one is harmless to the store, but a
+ * person reading a listing, or a tool that folds look-alikes (NFKC), could take it for a path.
+ */
+const SEPARATOR_LOOK_ALIKES = new Set([
+  0x2215, // DIVISION SLASH
+  0x2044, // FRACTION SLASH
+  0xff0f, // FULLWIDTH SOLIDUS
+  0xff3c, // FULLWIDTH REVERSE SOLIDUS
+  0x29f8, // BIG SOLIDUS
+  0x29f9, // BIG REVERSE SOLIDUS
+  0x29f5, // REVERSE SOLIDUS OPERATOR
+  0x2216, // SET MINUS
+  0xfe68, // SMALL REVERSE SOLIDUS
+  0x2571, // BOX DRAWINGS LIGHT DIAGONAL UPPER RIGHT TO LOWER LEFT
+  0x2572, // BOX DRAWINGS LIGHT DIAGONAL UPPER LEFT TO LOWER RIGHT
+  0x0338, // COMBINING LONG SOLIDUS OVERLAY
+  0x0337, // COMBINING SHORT SOLIDUS OVERLAY
+  0x1735, // PHILIPPINE SINGLE PUNCTUATION
+])
+
+/** Characters Windows refuses in a file name; a client there must be able to save every stored name. */
+const WINDOWS_FORBIDDEN = new Set(['<', '>', ':', '"', '|', '?', '*'])
+
+/** Device names Windows resolves in every folder, with or without an extension (CON.png is the console). */
+const WINDOWS_DEVICES = new Set(['CON', 'PRN', 'AUX', 'NUL', 'CONIN$', 'CONOUT$', 'CLOCK$'])
+const WINDOWS_NUMBERED_DEVICE = /^(COM|LPT)[0-9\u00b9\u00b2\u00b3]$/
+
+// With the u flag, only a surrogate that is not half of a pair matches.
+const LONE_SURROGATE = /\p{Cs}/u
+
+/** NFC form of the name, case-insensitive: the key under which the store keeps one image per name. */
+export function identityKey(name: string): string {
+  return name.normalize('NFC').toLowerCase()
+}
+
+/** The family by extension (.jpg/.jpeg -> JPEG, .png -> PNG, any case) or null. */
+export function familyOf(name: string): ImageFamily | null {
+  const dot = name.lastIndexOf('.')
+  if (dot < 0) return null
+  return FAMILY_BY_EXTENSION.get(name.slice(dot).toLowerCase()) ?? null
+}
+
+/**
+ * Validates a name from the wire or the user and returns its NFC form, the form that is stored.
+ * Throws IssError E_BAD_NAME when it is not one safe, portable path component, or
+ * E_UNSUPPORTED_TYPE when its extension is not .jpg, .jpeg or .png (any case).
+ */
+export function validateImageName(name: string): string {
+  if (typeof name !== 'string') throw errors.badName(String(name), 'a name must be a string')
+  if (name.length === 0) throw errors.badName(name, 'the name is empty')
+  if (LONE_SURROGATE.test(name)) throw errors.badName(printable(name), 'the name holds an unpaired surrogate')
+  const nfc = name.normalize('NFC')
+  const why = whyUnsafe(nfc)
+  if (why !== null) throw errors.badName(printable(nfc), why)
+  if (familyOf(nfc) === null) throw errors.unsupportedType(nfc)
+  return nfc
+}
+
+function whyUnsafe(name: string): string | null {
+  if (name === '.' || name === '..') return 'it names a directory'
+  if (Buffer.byteLength(name, 'utf8') > MAX_NAME_BYTES) return `it is longer than ${MAX_NAME_BYTES} bytes of UTF-8`
+  for (const char of name) {
+    const cp = char.codePointAt(0)!
+    if (char === '/' || char === '\\') return 'it holds a path separator'
+    if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f)) return 'it holds a control character'
+    if (SEPARATOR_LOOK_ALIKES.has(cp)) return 'it holds a character that looks like a path separator'
+    if (isInvisibleFormatting(cp)) return 'it holds an invisible formatting character'
+    if (WINDOWS_FORBIDDEN.has(char)) return `it holds '${char}', which Windows does not allow in names`
+  }
+  if (name.startsWith('.')) return 'it starts with a dot (hidden file)'
+  if (name.endsWith('.') || name.endsWith(' ')) return 'it ends with a dot or a space'
+  // Windows ignores everything from the first dot and trailing spaces when matching device names.
+  const stem = name.split('.')[0]!.trimEnd().toUpperCase()
+  if (WINDOWS_DEVICES.has(stem) || WINDOWS_NUMBERED_DEVICE.test(stem)) return 'it is a reserved device name on Windows'
+  return null
+}
+
+/**
+ * Bidirectional overrides and line separators let a name display as something else
+ * ("gnp.exe" shown reversed) or break a listing onto two lines.
+ */
+function isInvisibleFormatting(cp: number): boolean {
+  return (
+    (cp >= 0x202a && cp <= 0x202e) || // LRE, RLE, PDF, LRO, RLO
+    (cp >= 0x2066 && cp <= 0x2069) || // LRI, RLI, FSI, PDI
+    cp === 0x200e ||
+    cp === 0x200f || // LRM, RLM
+    cp === 0x061c || // ARABIC LETTER MARK
+    cp === 0x2028 ||
+    cp === 0x2029 // LINE and PARAGRAPH SEPARATOR
+  )
+}
+
+/** The name as it may appear in a message: control characters escaped, length bounded. */
+function printable(name: string): string {
+  // eslint-disable-next-line no-control-regex
+  const escaped = name.replace(
+    /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]|\p{Cs}/gu,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  )
+  return escaped.length > 300 ? `${escaped.slice(0, 300)}...` : escaped
+}
