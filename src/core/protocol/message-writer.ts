@@ -1,0 +1,109 @@
+import {type ByteOrder, FRAME_HEADER_BYTES, frameHeader} from './frame-header.js'
+import type {Message} from './message.js'
+import {
+  BytesHole,
+  DEFAULT_PROTOCOL,
+  type EncodableValue,
+  encodePickleParts,
+  type PickleProtocol,
+} from './pickle-encoder.js'
+import type {PickleValue} from './values.js'
+
+/** A message to send; seed keys first in seed order (COMMAND, STATUS, DETAILS, FILENAME, FILE_DATA), then `extra` keys in insertion order. */
+export interface OutgoingMessage {
+  COMMAND: string | null
+  STATUS: string | null
+  DETAILS: string | string[] | null
+  FILENAME: string | null
+  FILE_DATA: Buffer | null
+  /** Extension keys (VERSION, CODE, COMMANDS, ...). Python ints are bigints here: a JS number is a float. */
+  extra?: Record<string, PickleValue>
+}
+
+export interface FrameOptions {
+  /** Pickle protocol, 2 to 5; default 4. */
+  protocol?: PickleProtocol
+  /** Header byte order; default 'big'. */
+  byteOrder?: ByteOrder
+}
+
+/** A frame whose FILE_DATA the caller sends between `head` and `tail`. */
+export interface StreamingFrame {
+  /** The 4-byte header (with the final frame length) and the pickle up to the first FILE_DATA byte. */
+  head: Buffer
+  /** The rest of the pickle after the last FILE_DATA byte. */
+  tail: Buffer
+  /** The pickle's length, as written in the header (header bytes not included). */
+  frameLength: number
+}
+
+const MAX_FRAME_LENGTH = 0xffff_ffff
+
+function toDict(
+  message: Omit<OutgoingMessage, 'FILE_DATA'>,
+  fileData: Buffer | BytesHole | null,
+): Map<string, EncodableValue | BytesHole> {
+  const dict = new Map<string, EncodableValue | BytesHole>([
+    ['COMMAND', message.COMMAND],
+    ['STATUS', message.STATUS],
+    ['DETAILS', Array.isArray(message.DETAILS) ? [...message.DETAILS] : message.DETAILS],
+    ['FILENAME', message.FILENAME],
+    ['FILE_DATA', fileData],
+  ])
+  for (const [key, value] of Object.entries(message.extra ?? {})) {
+    // A second FILE_DATA or STATUS would silently replace the first on the peer.
+    if (dict.has(key)) throw new TypeError(`encodeFrame: extra key ${key} is a seed key`)
+    dict.set(key, value)
+  }
+  return dict
+}
+
+function checkLength(length: number): void {
+  if (length > MAX_FRAME_LENGTH)
+    throw new RangeError(
+      `A frame of ${length} bytes does not fit the 4-byte length header (at most ${MAX_FRAME_LENGTH})`,
+    )
+}
+
+/** The whole frame: 4-byte header + pickle. */
+export function encodeFrame(message: OutgoingMessage, options: FrameOptions = {}): Buffer {
+  const {parts, length} = encodePickleParts(toDict(message, message.FILE_DATA), {protocol: options.protocol})
+  checkLength(length)
+  return Buffer.concat([frameHeader(length, options.byteOrder ?? 'big'), ...parts], FRAME_HEADER_BYTES + length)
+}
+
+/**
+ * A frame whose FILE_DATA (exactly `fileDataLength` bytes) is sent between `head` and `tail` by the
+ * caller, never buffered; `head` starts with the header holding the final frame length, so the length
+ * is known before the first byte goes out. `head + data + tail` is byte-identical to
+ * {@link encodeFrame} with the same data. Protocols 3 to 5 only: at protocol 2 bytes become a latin-1
+ * str whose length depends on the content.
+ */
+export function encodeStreamingFrame(
+  message: Omit<OutgoingMessage, 'FILE_DATA'>,
+  fileDataLength: number,
+  options: FrameOptions = {},
+): StreamingFrame {
+  if (!Number.isSafeInteger(fileDataLength) || fileDataLength < 0)
+    throw new RangeError(`encodeStreamingFrame: fileDataLength must be a byte count, not ${fileDataLength}`)
+  const protocol = options.protocol ?? DEFAULT_PROTOCOL
+  const {parts, length, hole} = encodePickleParts(toDict(message, new BytesHole(fileDataLength)), {protocol})
+  const frameLength = length + fileDataLength
+  checkLength(frameLength)
+  const before = parts.slice(0, hole)
+  return {
+    head: Buffer.concat([frameHeader(frameLength, options.byteOrder ?? 'big'), ...before]),
+    tail: Buffer.concat(parts.slice(hole)),
+    frameLength,
+  }
+}
+
+/**
+ * The response to `request` as it goes on the wire: a seed request (no VERSION) gets exactly the five
+ * seed keys, so `extra` is dropped; an iss request keeps them.
+ */
+export function responseFor(request: Pick<Message, 'VERSION'>, response: OutgoingMessage): OutgoingMessage {
+  if (request.VERSION !== null) return response
+  const {extra: _dropped, ...seed} = response
+  return seed
+}
