@@ -1,0 +1,19 @@
+import type {CommandHandler, HandlerRequest, HandlerResponse} from '../core/handler.js'
+import {validateImageName} from '../core/images/names.js'
+import {errors} from '../core/protocol/errors.js'
+import type {ImageStore} from '../core/store/store.js'
+import {Tokens} from '../core/tokens.js'
+
+/** GET: streams a stored image back; the name resolves case-insensitively and FILENAME is the stored name. */
+export default class GetHandler implements CommandHandler {
+  static readonly inject = [Tokens.Store]
+
+  constructor(private readonly store: ImageStore) {}
+
+  async handle(request: HandlerRequest): Promise<HandlerResponse> {
+    if (request.filename === null) throw errors.badName('None', 'a GET needs a FILENAME')
+    const name = validateImageName(request.filename)
+    const {image, stream} = await this.store.openRead(name)
+    return {filename: image.name, details: null, fileData: {length: image.size, stream}}
+  }
+}
