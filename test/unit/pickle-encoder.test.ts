@@ -144,7 +144,7 @@ describe('pickle-encoder', () => {
 
     it('reads a plain object as a dict of its own keys, a JS number as a float', () => {
       const value = {COMMAND: 'LIST', VERSION: 1n, ratio: 1, nested: {a: [1n, 1]}}
-      const [loaded] = loadWithPython([encodePickle(value as Record<string, PickleValue>)])
+      const [loaded] = loadWithPython([encodePickle(value)])
       expect(loaded).to.deep.equal([
         'dict',
         [

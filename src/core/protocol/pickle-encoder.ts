@@ -341,7 +341,7 @@ export function encodePickleParts(
  * value of the same types. No memo and no FRAME are written (both optional); protocol 2 writes bytes as
  * CPython does (`_codecs.encode(str, 'latin1')`, `__builtin__.bytes()` when empty).
  */
-export function encodePickle(value: PickleValue | Record<string, PickleValue>, options: EncodeOptions = {}): Buffer {
+export function encodePickle(value: EncodableValue, options: EncodeOptions = {}): Buffer {
   const {parts, length} = encodePickleParts(value, options)
   // Always a copy: a single part may be a slice of a larger scratch buffer.
   return Buffer.concat(parts, length)
