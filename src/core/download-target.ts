@@ -1,0 +1,191 @@
+import {randomBytes} from 'node:crypto'
+import fs from 'node:fs'
+import {lstat, open, readdir, rename, unlink, link, type FileHandle} from 'node:fs/promises'
+import path from 'node:path'
+
+import type {FileDataSink} from './transport/client-connection.js'
+
+/** A part file untouched for this long is abandoned, whatever its writer's pid says (pids get reused). */
+export const STALE_PART_MS = 60 * 60 * 1000
+
+// `.NAME.iss-<pid>-<random>.part`: dot-named so that it never looks like a finished image.
+const PART_PATTERN = /^\..*\.iss-(\d+)-[\da-f]+\.part$/
+
+/** The target exists and --force was not given (or it appeared while downloading). */
+export class TargetExistsError extends Error {
+  readonly code = 'E_TARGET_EXISTS'
+  constructor(readonly target: string) {
+    super(`${target} already exists; use --force to replace it`)
+    this.name = 'TargetExistsError'
+  }
+}
+
+/** Temporary files being written now, removed synchronously if the process is told to stop. */
+const activeParts = new Set<string>()
+
+/**
+ * One download into a temporary file beside its target. Nothing is visible under the target's name until
+ * `publish()`, which fsyncs and then links (or, with force, renames) it into place.
+ */
+export class Download {
+  /** Bytes written so far. */
+  bytes = 0
+  readonly sink: FileDataSink
+
+  private constructor(
+    readonly target: string,
+    readonly partPath: string,
+    private readonly handle: FileHandle,
+  ) {
+    this.sink = {write: (chunk) => this.write(chunk)}
+  }
+
+  /** Creates the part file (never an existing one) in the target's folder. */
+  static async start(target: string): Promise<Download> {
+    const base = path.basename(target).slice(0, 100)
+    const partPath = path.join(
+      path.dirname(target),
+      `.${base}.iss-${process.pid}-${randomBytes(6).toString('hex')}.part`,
+    )
+    const handle = await open(partPath, 'wx', 0o666)
+    activeParts.add(partPath)
+    return new Download(target, partPath, handle)
+  }
+
+  /** Makes the file visible under the target's name: never replacing an existing file unless `force`. */
+  async publish(force: boolean): Promise<void> {
+    await this.handle.sync()
+    await this.handle.close()
+    try {
+      if (force) {
+        await rename(this.partPath, this.target)
+      } else {
+        await publishNoReplace(this.partPath, this.target)
+      }
+    } catch (error) {
+      await this.discard()
+      throw error
+    }
+    activeParts.delete(this.partPath)
+    syncDirectory(path.dirname(this.target))
+  }
+
+  /** Removes the part file; safe to call twice and after publish. */
+  async discard(): Promise<void> {
+    await this.handle.close().catch(() => {})
+    await unlink(this.partPath).catch(() => {})
+    activeParts.delete(this.partPath)
+  }
+
+  private async write(chunk: Buffer): Promise<void> {
+    let offset = 0
+    while (offset < chunk.length) {
+      const {bytesWritten} = await this.handle.write(chunk, offset, chunk.length - offset)
+      offset += bytesWritten
+    }
+    this.bytes += chunk.length
+  }
+}
+
+async function publishNoReplace(from: string, to: string): Promise<void> {
+  try {
+    // link fails with EEXIST rather than replace a file created meanwhile; rename would replace it.
+    await link(from, to)
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    if (code === 'EEXIST') throw new TargetExistsError(to)
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'ENOSYS') throw error
+    // A filesystem without hard links: check, then rename (a small window, the best it allows).
+    if (await exists(to)) throw new TargetExistsError(to)
+    await rename(from, to)
+    return
+  }
+  await unlink(from)
+}
+
+async function exists(file: string): Promise<boolean> {
+  return lstat(file).then(
+    () => true,
+    () => false,
+  )
+}
+
+function syncDirectory(directory: string): void {
+  try {
+    const fd = fs.openSync(directory, 'r')
+    try {
+      fs.fsyncSync(fd)
+    } finally {
+      fs.closeSync(fd)
+    }
+  } catch {
+    // Not every platform can fsync a directory; the data itself is already synced.
+  }
+}
+
+function pidIsAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/**
+ * Removes part files left in `directory` by downloads that were killed (SIGKILL, power loss): those whose
+ * writer is gone or that nobody has written for an hour. Returns the names removed.
+ */
+export async function sweepStaleParts(directory: string, now = Date.now()): Promise<string[]> {
+  const removed: string[] = []
+  let names: string[]
+  try {
+    names = await readdir(directory)
+  } catch {
+    return removed
+  }
+  for (const name of names) {
+    const match = PART_PATTERN.exec(name)
+    if (match === null) continue
+    const file = path.join(directory, name)
+    if (activeParts.has(file)) continue
+    const stats = await lstat(file).catch(() => undefined)
+    if (stats === undefined || !stats.isFile()) continue
+    const pid = Number(match[1])
+    const abandoned = (pid !== process.pid && !pidIsAlive(pid)) || now - stats.mtimeMs > STALE_PART_MS
+    if (
+      abandoned &&
+      (await unlink(file).then(
+        () => true,
+        () => false,
+      ))
+    )
+      removed.push(name)
+  }
+  return removed
+}
+
+/**
+ * While a download runs, SIGINT and SIGTERM remove its part file before the process exits (130 and 143,
+ * the shell's codes for those signals). Returns the function that uninstalls the handlers.
+ */
+export function removePartsOnSignal(): () => void {
+  const handler = (signal: NodeJS.Signals) => {
+    for (const file of activeParts) {
+      try {
+        fs.unlinkSync(file)
+      } catch {
+        // Already gone.
+      }
+    }
+    activeParts.clear()
+    process.stderr.write(`\niss: interrupted; no partial file was kept\n`)
+    process.exit(signal === 'SIGINT' ? 130 : 143)
+  }
+  process.on('SIGINT', handler)
+  process.on('SIGTERM', handler)
+  return () => {
+    process.off('SIGINT', handler)
+    process.off('SIGTERM', handler)
+  }
+}
