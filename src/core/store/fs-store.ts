@@ -1,0 +1,299 @@
+import {randomBytes} from 'node:crypto'
+import {constants as fsConstants, type Dirent} from 'node:fs'
+import {chmod, link, lstat, mkdir, open, readdir, realpath, rename, rm, unlink} from 'node:fs/promises'
+import {join} from 'node:path'
+import {Readable} from 'node:stream'
+
+import {identityKey, validateImageName} from '../images/names.js'
+import {errors, ErrorCode, IssError} from '../protocol/errors.js'
+import {freeBytes} from './disk-space.js'
+import {FsUpload, type UploadPublisher} from './fs-upload.js'
+import {KeyedMutex} from './key-mutex.js'
+import {compareCodePoints, NameIndex} from './name-index.js'
+import type {ImageStore, OpenedImage, StoredImage} from './store.js'
+import {acquireStoreLock, type StoreLock} from './store-lock.js'
+
+export {StoreLockedError} from './store-lock.js'
+
+/** The hidden folder of temporary files inside the store; on the same filesystem, so link() can publish. */
+export const TEMP_DIR = '.iss-tmp'
+
+export interface FsStoreOptions {
+  /** The store directory; created if missing. May be a symbolic link, resolved once at open. */
+  readonly root: string
+  /** Bytes to keep free on the store's disk (default 0: only a full disk stops an upload). */
+  readonly minFree?: number
+  /** fsync files and the directory before an image counts as stored (default true). */
+  readonly fsync?: boolean
+  /** Largest image in bytes (default: no limit of the store's own). */
+  readonly maxSize?: number
+}
+
+const STAT_BATCH = 256
+const O_NOFOLLOW = fsConstants.O_NOFOLLOW ?? 0
+
+/**
+ * Images as plain files in one directory. Uploads stream into `.iss-tmp/`, are fsynced, and are
+ * published with link(), which never replaces an existing name; uniqueness by identity key is kept
+ * by an in-memory index under a per-key lock. One process holds a store at a time (`.iss-lock`).
+ * Files are never opened through symbolic links. Files added to the directory by hand while the
+ * server runs are seen at the next start.
+ */
+export class FsStore implements ImageStore {
+  private readonly options: Required<Omit<FsStoreOptions, 'maxSize'>> & {maxSize?: number}
+  private root: string
+  private tempDir: string
+  private lock: StoreLock | null = null
+  private readonly index = new NameIndex()
+  private readonly keys = new KeyedMutex()
+  private readonly uploads = new Set<FsUpload>()
+  private readonly publisher: UploadPublisher
+
+  constructor(options: FsStoreOptions) {
+    this.options = {minFree: 0, fsync: true, ...options}
+    this.root = options.root
+    this.tempDir = join(options.root, TEMP_DIR)
+    this.publisher = {
+      fsync: this.options.fsync,
+      publish: (tempPath, name, size, modifiedMs) => this.publish(tempPath, name, size, modifiedMs),
+      forget: (upload) => this.uploads.delete(upload),
+    }
+  }
+
+  /** Creates the store if needed, takes its lock, sweeps temporary files left by a crash and indexes the images. */
+  async open(): Promise<void> {
+    if (this.lock !== null) return
+    await mkdir(this.options.root, {recursive: true})
+    const root = await realpath(this.options.root)
+    if (!(await lstat(root)).isDirectory()) throw new Error(`store ${root} is not a directory`)
+    const lock = await acquireStoreLock(root)
+    try {
+      this.root = root
+      this.tempDir = join(root, TEMP_DIR)
+      await this.prepareTempDir()
+      await this.sweepTemp()
+      await this.buildIndex()
+    } catch (error) {
+      await lock.release()
+      throw error
+    }
+    this.lock = lock
+  }
+
+  async close(): Promise<void> {
+    const lock = this.lock
+    if (lock === null) return
+    this.lock = null
+    await Promise.all([...this.uploads].map((upload) => upload.abort()))
+    await this.sweepTemp().catch(() => {})
+    await lock.release()
+  }
+
+  describe(): string {
+    return this.root
+  }
+
+  async beginUpload(expectedSize?: number): Promise<FsUpload> {
+    this.ensureOpen()
+    const {minFree, maxSize} = this.options
+    if (expectedSize !== undefined) {
+      if (maxSize !== undefined && expectedSize > maxSize) throw errors.tooLarge('Image', expectedSize, maxSize)
+      if ((await freeBytes(this.tempDir)) - expectedSize < minFree) throw errors.noSpace(expectedSize, minFree)
+    }
+    const tempPath = join(this.tempDir, `${randomBytes(12).toString('hex')}.part`)
+    const flags = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | O_NOFOLLOW
+    const handle = await open(tempPath, flags, 0o600)
+    const upload = new FsUpload(handle, tempPath, {maxSize, minFree, spacePath: this.tempDir}, this.publisher)
+    this.uploads.add(upload)
+    return upload
+  }
+
+  async openRead(name: string): Promise<OpenedImage> {
+    this.ensureOpen()
+    const key = identityKey(name)
+    const image = this.index.get(key)
+    if (image === undefined) throw errors.notFound(name)
+    let handle
+    try {
+      handle = await open(join(this.root, image.name), fsConstants.O_RDONLY | O_NOFOLLOW)
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code
+      // ELOOP: the name is now a symbolic link; ENOENT: removed by hand. Neither is served.
+      if (code === 'ELOOP' || code === 'ENOENT') throw errors.notFound(name)
+      throw error
+    }
+    let stats
+    try {
+      stats = await handle.stat()
+    } catch (error) {
+      await handle.close()
+      throw error
+    }
+    if (!stats.isFile()) {
+      await handle.close()
+      throw errors.notFound(name)
+    }
+    const opened: StoredImage = Object.freeze({name: image.name, size: stats.size, modifiedMs: stats.mtimeMs})
+    if (stats.size === 0) {
+      // createReadStream cannot be bounded to zero bytes (end is inclusive).
+      await handle.close()
+      return {image: opened, stream: Readable.from([])}
+    }
+    const stream = handle.createReadStream({start: 0, end: stats.size - 1, autoClose: true})
+    return {image: opened, stream}
+  }
+
+  async list(): Promise<StoredImage[]> {
+    this.ensureOpen()
+    return this.index.list()
+  }
+
+  async stat(name: string): Promise<StoredImage | null> {
+    this.ensureOpen()
+    return this.index.get(identityKey(name)) ?? null
+  }
+
+  async delete(name: string): Promise<StoredImage> {
+    this.ensureOpen()
+    const key = identityKey(name)
+    return this.keys.run(key, async () => {
+      const image = this.index.get(key)
+      if (image === undefined) throw errors.notFound(name)
+      // Rename out of sight first: the name disappears in one step, and readers keep their open file.
+      const aside = join(this.tempDir, `${randomBytes(12).toString('hex')}.deleted`)
+      try {
+        await rename(join(this.root, image.name), aside)
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
+        this.index.delete(key)
+        throw errors.notFound(name)
+      }
+      this.index.delete(key)
+      if (this.options.fsync) await syncDirectory(this.root)
+      await unlink(aside).catch(() => {})
+      return image
+    })
+  }
+
+  /** Images in the index (for tests and start-up output). */
+  get size(): number {
+    return this.index.size
+  }
+
+  private async publish(tempPath: string, name: string, size: number, modifiedMs: number): Promise<StoredImage> {
+    const stored = validateImageName(name)
+    const key = identityKey(stored)
+    return this.keys.run(key, async () => {
+      this.ensureOpen()
+      const existing = this.index.get(key)
+      if (existing !== undefined) throw errors.duplicate(existing.name)
+      const target = join(this.root, stored)
+      await publishWithoutReplacing(tempPath, target, stored)
+      if (this.options.fsync) await syncDirectory(this.root)
+      await unlink(tempPath).catch(() => {})
+      const image: StoredImage = Object.freeze({name: stored, size, modifiedMs})
+      this.index.set(key, image)
+      return image
+    })
+  }
+
+  private async prepareTempDir(): Promise<void> {
+    const stats = await lstat(this.tempDir).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return null
+      throw error
+    })
+    if (stats !== null && !stats.isDirectory()) await rm(this.tempDir, {force: true})
+    if (stats === null || !stats.isDirectory()) await mkdir(this.tempDir, {mode: 0o700})
+    else await chmod(this.tempDir, 0o700)
+  }
+
+  /** Removes every temporary file. Safe only under the lock: no other server is writing here. */
+  private async sweepTemp(): Promise<void> {
+    const names = await readdir(this.tempDir)
+    const active = new Set([...this.uploads].map((upload) => upload.tempPath))
+    await Promise.all(
+      names.map(async (name) => {
+        const path = join(this.tempDir, name)
+        if (!active.has(path)) await rm(path, {force: true, recursive: true})
+      }),
+    )
+  }
+
+  private async buildIndex(): Promise<void> {
+    const entries = await readdir(this.root, {withFileTypes: true, encoding: 'buffer'})
+    const candidates: string[] = []
+    for (const entry of entries) {
+      const name = storableName(entry)
+      if (name !== null) candidates.push(name)
+    }
+    const found = new Map<string, StoredImage>()
+    for (let i = 0; i < candidates.length; i += STAT_BATCH) {
+      const batch = candidates.slice(i, i + STAT_BATCH)
+      const stats = await Promise.all(batch.map((name) => lstat(join(this.root, name)).catch(() => null)))
+      batch.forEach((name, j) => {
+        const stat = stats[j]
+        if (!stat?.isFile()) return
+        const key = identityKey(name)
+        const other = found.get(key)
+        // Two files of one identity key (copied in by hand on a case-sensitive disk): the same one wins every start.
+        if (other !== undefined && compareCodePoints(other.name, name) <= 0) return
+        found.set(key, Object.freeze({name, size: stat.size, modifiedMs: stat.mtimeMs}))
+      })
+    }
+    this.index.load(found)
+  }
+
+  private ensureOpen(): void {
+    if (this.lock === null) throw new IssError(ErrorCode.INTERNAL, `The store ${this.root} is not open`)
+  }
+}
+
+const UTF8 = new TextDecoder('utf-8', {fatal: true})
+
+/** The entry's name if it is a regular file iss could have stored under exactly that name, else null. */
+function storableName(entry: Dirent<Buffer>): string | null {
+  // Dirent types come from lstat semantics: a symbolic link is never isFile().
+  if (!entry.isFile()) return null
+  let name: string
+  try {
+    name = UTF8.decode(entry.name)
+  } catch {
+    return null
+  }
+  if (name.startsWith('.')) return null
+  try {
+    return validateImageName(name) === name ? name : null
+  } catch {
+    return null
+  }
+}
+
+/**
+ * Makes `target` a second name of the complete temporary file. link() fails with EEXIST if
+ * anything, even a dangling symbolic link, has that name, so nothing is replaced or written through.
+ */
+async function publishWithoutReplacing(tempPath: string, target: string, name: string): Promise<void> {
+  try {
+    await link(tempPath, target)
+    return
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    if (code === 'EEXIST') throw errors.duplicate(name)
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'EMLINK') throw error
+  }
+  // A filesystem without hard links: rename replaces, so check first. Only someone writing into
+  // the store by hand in this instant could slip between; iss itself holds the key lock.
+  const existing = await lstat(target).catch(() => null)
+  if (existing !== null) throw errors.duplicate(name)
+  await rename(tempPath, target)
+}
+
+/** Makes a directory's entries (a new name, a removal) durable. */
+async function syncDirectory(path: string): Promise<void> {
+  const handle = await open(path, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY)
+  try {
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
+}

@@ -1,0 +1,112 @@
+import type {FileHandle} from 'node:fs/promises'
+import {unlink} from 'node:fs/promises'
+import {finished} from 'node:stream/promises'
+
+import {validateImageName} from '../images/names.js'
+import {errors, ErrorCode, IssError} from '../protocol/errors.js'
+import type {StoredImage, Upload} from './store.js'
+import {asNoSpace, TempFileSink, type TempFileSinkLimits} from './temp-file-sink.js'
+
+/** What an upload needs from its store to publish a complete, durable temporary file. */
+export interface UploadPublisher {
+  readonly fsync: boolean
+  /** Publishes `tempPath` under the validated `name` without replacing anything; removes `tempPath` on success. */
+  publish(tempPath: string, name: string, size: number, modifiedMs: number): Promise<StoredImage>
+  /** The upload is finished (committed or discarded). */
+  forget(upload: FsUpload): void
+}
+
+/** An upload into a temporary file of a {@link FsStore}; see {@link Upload}. */
+export class FsUpload implements Upload {
+  readonly sink: TempFileSink
+  private state: 'open' | 'committing' | 'done' = 'open'
+  private failure: unknown = null
+  private commitment: Promise<StoredImage> | null = null
+  private discarding: Promise<void> | null = null
+  private handleClosed = false
+
+  constructor(
+    private readonly handle: FileHandle,
+    readonly tempPath: string,
+    limits: TempFileSinkLimits,
+    private readonly publisher: UploadPublisher,
+  ) {
+    this.sink = new TempFileSink(handle, limits)
+    // Keep the error for commit(), and free the disk at once: a full disk must not stay full
+    // while the server writes its answer. Listening also keeps an unhandled 'error' from crashing.
+    this.sink.on('error', (error) => {
+      this.failure ??= error
+      if (this.state === 'open') void this.discard()
+    })
+  }
+
+  get bytesWritten(): number {
+    return this.sink.bytesWritten
+  }
+
+  head(): Buffer {
+    return this.sink.head()
+  }
+
+  commit(name: string): Promise<StoredImage> {
+    if (this.state !== 'open') {
+      return Promise.reject(new IssError(ErrorCode.INTERNAL, 'This upload is already finished'))
+    }
+    this.state = 'committing'
+    this.commitment = this.publish(name)
+    return this.commitment
+  }
+
+  async abort(): Promise<void> {
+    if (this.state === 'committing') {
+      await this.commitment?.catch(() => {})
+      return
+    }
+    this.state = 'done'
+    await this.discard()
+  }
+
+  private async publish(name: string): Promise<StoredImage> {
+    try {
+      const stored = validateImageName(name)
+      if (this.failure === null && !this.sink.writableEnded && !this.sink.destroyed) this.sink.end()
+      if (this.failure === null) await finished(this.sink).catch((error: unknown) => (this.failure ??= error))
+      if (this.failure !== null) throw this.failure
+      if (this.sink.bytesWritten === 0) throw errors.empty(stored)
+      let stats
+      try {
+        if (this.publisher.fsync) await this.handle.sync()
+        stats = await this.handle.stat()
+      } catch (error) {
+        throw asNoSpace(error, this.sink.bytesWritten)
+      } finally {
+        await this.closeHandle()
+      }
+      return await this.publisher.publish(this.tempPath, stored, stats.size, stats.mtimeMs)
+    } catch (error) {
+      await this.discard()
+      throw error
+    } finally {
+      this.state = 'done'
+      this.publisher.forget(this)
+    }
+  }
+
+  /** Throws the data away: idempotent, never throws. */
+  private discard(): Promise<void> {
+    this.discarding ??= (async () => {
+      this.sink.destroy()
+      await this.closeHandle()
+      await unlink(this.tempPath).catch(() => {})
+      this.publisher.forget(this)
+    })()
+    return this.discarding
+  }
+
+  private async closeHandle(): Promise<void> {
+    if (this.handleClosed) return
+    this.handleClosed = true
+    // close() waits for writes still in flight on the handle.
+    await this.handle.close().catch(() => {})
+  }
+}
