@@ -1,0 +1,151 @@
+import {expect} from 'chai'
+import {execFileSync} from 'node:child_process'
+import {randomBytes} from 'node:crypto'
+import {mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {Readable} from 'node:stream'
+import {pipeline} from 'node:stream/promises'
+
+import {ErrorCode, isIssError} from '../../src/core/protocol/errors.js'
+import {freeBytes} from '../../src/core/store/disk-space.js'
+import {FsStore, TEMP_DIR} from '../../src/core/store/fs-store.js'
+import type {Upload} from '../../src/core/store/store.js'
+
+const MiB = 1024 * 1024
+const TMPFS_SIZE = 8 * MiB
+
+function png(size: number): Buffer {
+  const data = randomBytes(size)
+  Buffer.from('89504e470d0a1a0a', 'hex').copy(data)
+  return data
+}
+
+async function fill(upload: Upload, data: Buffer): Promise<unknown> {
+  const chunks: Buffer[] = []
+  for (let i = 0; i < data.length; i += 64 * 1024) chunks.push(data.subarray(i, i + 64 * 1024))
+  try {
+    await pipeline(Readable.from(chunks), upload.sink)
+    return null
+  } catch (error) {
+    return error
+  }
+}
+
+async function codeOf(promise: Promise<unknown>): Promise<string | null> {
+  try {
+    await promise
+    return null
+  } catch (error) {
+    if (isIssError(error)) return error.code
+    throw error
+  }
+}
+
+function visible(root: string): string[] {
+  return readdirSync(root).filter((name) => !name.startsWith('.'))
+}
+
+describe('FsStore on a full disk (real tmpfs)', function () {
+  this.timeout(60_000)
+  let base: string
+  let mountPoint: string
+  let mounted = false
+  let store: FsStore | null = null
+
+  before(function () {
+    base = mkdtempSync(join(tmpdir(), 'iss-fs-full-'))
+    mountPoint = join(base, 'mnt')
+    mkdirSync(mountPoint)
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${TMPFS_SIZE}`, 'tmpfs', mountPoint], {stdio: 'pipe'})
+      mounted = true
+    } catch (error) {
+      console.log(`      (skipped: cannot mount tmpfs here: ${String((error as Error).message).split('\n')[0]})`)
+      this.skip()
+    }
+  })
+
+  after(() => {
+    if (mounted) execFileSync('umount', [mountPoint])
+    rmSync(base, {recursive: true, force: true})
+  })
+
+  afterEach(async () => {
+    await store?.close()
+    store = null
+    rmSync(join(mountPoint, 'store'), {recursive: true, force: true})
+  })
+
+  async function openStore(minFree = 0): Promise<{store: FsStore; root: string}> {
+    const root = join(mountPoint, 'store')
+    store = new FsStore({root, minFree})
+    await store.open()
+    return {store, root}
+  }
+
+  it('answers E_NO_SPACE for an upload bigger than the disk, leaves nothing, and stores a small one after', async () => {
+    const {store, root} = await openStore()
+    const upload = await store.beginUpload()
+    const writeError = await fill(upload, png(TMPFS_SIZE + MiB))
+    expect(isIssError(writeError) && writeError.code).to.equal(ErrorCode.NO_SPACE)
+    expect(await codeOf(upload.commit('huge.png'))).to.equal(ErrorCode.NO_SPACE)
+    expect(upload.bytesWritten).to.be.lessThan(TMPFS_SIZE)
+    expect(visible(root)).to.deep.equal([])
+    expect(readdirSync(join(root, TEMP_DIR))).to.deep.equal([])
+    expect(await store.list()).to.deep.equal([])
+    expect(await freeBytes(root)).to.be.greaterThan(TMPFS_SIZE - MiB)
+
+    const small = png(100_000)
+    const stored = await (async () => {
+      const next = await store.beginUpload(small.length)
+      await fill(next, small)
+      return next.commit('small.png')
+    })()
+    expect(stored.size).to.equal(small.length)
+    expect(readFileSync(join(root, 'small.png'))).to.deep.equal(small)
+  })
+
+  it('stores again once space is freed by a delete', async () => {
+    const {store, root} = await openStore()
+    const big = png(5 * MiB)
+    const first = await store.beginUpload()
+    await fill(first, big)
+    await first.commit('big.png')
+
+    const second = await store.beginUpload()
+    await fill(second, png(4 * MiB))
+    expect(await codeOf(second.commit('second.png'))).to.equal(ErrorCode.NO_SPACE)
+    expect(visible(root)).to.deep.equal(['big.png'])
+    expect(readdirSync(join(root, TEMP_DIR))).to.deep.equal([])
+    expect(readFileSync(join(root, 'big.png'))).to.deep.equal(big)
+
+    await store.delete('big.png')
+    const again = png(4 * MiB)
+    const third = await store.beginUpload()
+    await fill(third, again)
+    expect((await third.commit('second.png')).size).to.equal(again.length)
+    expect(visible(root)).to.deep.equal(['second.png'])
+  })
+
+  it('refuses at once an announced size that would break the free-space floor', async () => {
+    const {store, root} = await openStore(6 * MiB)
+    expect(await codeOf(store.beginUpload(3 * MiB))).to.equal(ErrorCode.NO_SPACE)
+    expect(readdirSync(join(root, TEMP_DIR))).to.deep.equal([])
+    const ok = await store.beginUpload(MiB)
+    await fill(ok, png(MiB))
+    expect((await ok.commit('fits.png')).size).to.equal(MiB)
+  })
+
+  it('stops an upload of unknown size when it crosses the free-space floor', async () => {
+    const {store, root} = await openStore(6 * MiB)
+    const upload = await store.beginUpload()
+    const error = await fill(upload, png(4 * MiB))
+    expect(isIssError(error) && error.code).to.equal(ErrorCode.NO_SPACE)
+    expect((error as Error).message).to.match(/less than 6291456 bytes free/)
+    expect(upload.bytesWritten).to.be.lessThan(4 * MiB)
+    expect(await codeOf(upload.commit('floor.png'))).to.equal(ErrorCode.NO_SPACE)
+    expect(visible(root)).to.deep.equal([])
+    expect(readdirSync(join(root, TEMP_DIR))).to.deep.equal([])
+  })
+})
