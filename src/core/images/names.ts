@@ -40,6 +40,9 @@ const WINDOWS_FORBIDDEN = new Set(['<', '>', ':', '"', '|', '?', '*'])
 const WINDOWS_DEVICES = new Set(['CON', 'PRN', 'AUX', 'NUL', 'CONIN$', 'CONOUT$', 'CLOCK$'])
 const WINDOWS_NUMBERED_DEVICE = /^(COM|LPT)[0-9\u00b9\u00b2\u00b3]$/
 
+const PLAIN_ASCII = /^[\x20-\x7e]*$/
+const ASCII_FORBIDDEN = /[/\\<>:"|?*]/
+
 // With the u flag, only a surrogate that is not half of a pair matches.
 const LONE_SURROGATE = /\p{Cs}/u
 
@@ -74,6 +77,24 @@ export function validateImageName(name: string): string {
 function whyUnsafe(name: string): string | null {
   if (name === '.' || name === '..') return 'it names a directory'
   if (Buffer.byteLength(name, 'utf8') > MAX_NAME_BYTES) return `it is longer than ${MAX_NAME_BYTES} bytes of UTF-8`
+  const badCharacter = whyBadCharacter(name)
+  if (badCharacter !== null) return badCharacter
+  if (name.startsWith('.')) return 'it starts with a dot (hidden file)'
+  if (name.endsWith('.') || name.endsWith(' ')) return 'it ends with a dot or a space'
+  // Windows ignores everything from the first dot and trailing spaces when matching device names.
+  const stem = name.split('.')[0]!.trimEnd().toUpperCase()
+  if (WINDOWS_DEVICES.has(stem) || WINDOWS_NUMBERED_DEVICE.test(stem)) return 'it is a reserved device name on Windows'
+  return null
+}
+
+function whyBadCharacter(name: string): string | null {
+  // Fast path for the common plain-ASCII name; the loop covers everything else.
+  if (PLAIN_ASCII.test(name)) {
+    const hit = ASCII_FORBIDDEN.exec(name)?.[0]
+    if (hit === undefined) return null
+    if (hit === '/' || hit === '\\') return 'it holds a path separator'
+    return `it holds '${hit}', which Windows does not allow in names`
+  }
   for (const char of name) {
     const cp = char.codePointAt(0)!
     if (char === '/' || char === '\\') return 'it holds a path separator'
@@ -82,11 +103,6 @@ function whyUnsafe(name: string): string | null {
     if (isInvisibleFormatting(cp)) return 'it holds an invisible formatting character'
     if (WINDOWS_FORBIDDEN.has(char)) return `it holds '${char}', which Windows does not allow in names`
   }
-  if (name.startsWith('.')) return 'it starts with a dot (hidden file)'
-  if (name.endsWith('.') || name.endsWith(' ')) return 'it ends with a dot or a space'
-  // Windows ignores everything from the first dot and trailing spaces when matching device names.
-  const stem = name.split('.')[0]!.trimEnd().toUpperCase()
-  if (WINDOWS_DEVICES.has(stem) || WINDOWS_NUMBERED_DEVICE.test(stem)) return 'it is a reserved device name on Windows'
   return null
 }
 

@@ -1,5 +1,5 @@
 import {randomBytes} from 'node:crypto'
-import {constants as fsConstants, type Dirent} from 'node:fs'
+import {constants as fsConstants, type Dirent, lstatSync} from 'node:fs'
 import {chmod, link, lstat, mkdir, open, readdir, realpath, rename, rm, unlink} from 'node:fs/promises'
 import {join} from 'node:path'
 import {Readable} from 'node:stream'
@@ -29,7 +29,7 @@ export interface FsStoreOptions {
   readonly maxSize?: number
 }
 
-const STAT_BATCH = 256
+const STAT_BATCH = 2000
 const O_NOFOLLOW = fsConstants.O_NOFOLLOW ?? 0
 
 /**
@@ -228,17 +228,18 @@ export class FsStore implements ImageStore {
     }
     const found = new Map<string, StoredImage>()
     for (let i = 0; i < candidates.length; i += STAT_BATCH) {
-      const batch = candidates.slice(i, i + STAT_BATCH)
-      const stats = await Promise.all(batch.map((name) => lstat(join(this.root, name)).catch(() => null)))
-      batch.forEach((name, j) => {
-        const stat = stats[j]
-        if (!stat?.isFile()) return
+      // Synchronous lstat is several times faster than the thread pool for 100,000 small calls;
+      // yielding between batches keeps the process responsive during a large start-up scan.
+      if (i > 0) await new Promise((resolve) => setImmediate(resolve))
+      for (const name of candidates.slice(i, i + STAT_BATCH)) {
+        const stat = lstatSync(join(this.root, name), {throwIfNoEntry: false})
+        if (!stat?.isFile()) continue
         const key = identityKey(name)
         const other = found.get(key)
         // Two files of one identity key (copied in by hand on a case-sensitive disk): the same one wins every start.
-        if (other !== undefined && compareCodePoints(other.name, name) <= 0) return
+        if (other !== undefined && compareCodePoints(other.name, name) <= 0) continue
         found.set(key, Object.freeze({name, size: stat.size, modifiedMs: stat.mtimeMs}))
-      })
+      }
     }
     this.index.load(found)
   }
