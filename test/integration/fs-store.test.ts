@@ -271,6 +271,38 @@ describe('FsStore', function () {
       expect(await store.list()).to.deep.equal([])
     })
 
+    it('commits an upload whose sink the caller already ended and saw finish', async () => {
+      const store = await openStore()
+      const data = image(70_000)
+      const upload = await store.beginUpload()
+      upload.sink.end(data)
+      await new Promise((resolve) => upload.sink.once('finish', resolve))
+      expect((await upload.commit('ended.png')).size).to.equal(data.length)
+      expect(readFileSync(join(root, 'ended.png'))).to.deep.equal(data)
+    })
+
+    it('a reader that opened an image keeps the whole file after it is deleted', async () => {
+      const store = await openStore()
+      const data = image(2 * 1024 * 1024)
+      await put(store, 'gone.png', data)
+      const opened = await store.openRead('gone.png')
+      await store.delete('gone.png')
+      expect(await store.list()).to.deep.equal([])
+      expect(sha256(await readAll(opened.stream))).to.equal(sha256(data))
+      expect(tempFiles(root)).to.deep.equal([])
+    })
+
+    it('does not crash when the caller keeps writing after a failure', async () => {
+      const store = await openStore({maxSize: 1000})
+      const upload = await store.beginUpload()
+      upload.sink.write(image(2000))
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      upload.sink.write(image(10))
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      expect(await codeOf(upload.commit('after.png'))).to.equal(ErrorCode.TOO_LARGE)
+      expect(tempFiles(root)).to.deep.equal([])
+    })
+
     it('enforces maxSize when announced and while streaming', async () => {
       const store = await openStore({maxSize: 10_000})
       expect(await codeOf(store.beginUpload(10_001))).to.equal(ErrorCode.TOO_LARGE)

@@ -10,6 +10,8 @@ export const HEAD_BYTES = 16
 /** Bytes between two checks of the free-space floor while an upload of unknown size runs. */
 export const FREE_SPACE_CHECK_INTERVAL = 1024 * 1024
 
+const MAX_GATHER = 1024 * 1024
+
 export interface TempFileSinkLimits {
   /** Largest upload; more fails with E_TOO_LARGE. */
   readonly maxSize?: number
@@ -52,8 +54,19 @@ export class TempFileSink extends Writable {
     chunks: Array<{chunk: Buffer; encoding: BufferEncoding}>,
     callback: (error?: Error | null) => void,
   ): void {
-    // One write call for what queued up while the previous one ran.
-    this.store(Buffer.concat(chunks.map((c) => c.chunk))).then(() => callback(), callback)
+    // One write call for what queued up while the previous one ran, unless a writer that ignores
+    // backpressure queued so much that copying it would double the memory.
+    const total = chunks.reduce((sum, c) => sum + c.chunk.length, 0)
+    const work =
+      total <= MAX_GATHER
+        ? this.store(
+            Buffer.concat(
+              chunks.map((c) => c.chunk),
+              total,
+            ),
+          )
+        : chunks.reduce((previous, c) => previous.then(() => this.store(c.chunk)), Promise.resolve())
+    work.then(() => callback(), callback)
   }
 
   private async store(chunk: Buffer): Promise<void> {
