@@ -61,7 +61,7 @@ export function errorReply(error: unknown, request: FailedRequest, logger?: Logg
     FILENAME: request.filename,
   }
   if (request.versioned) {
-    message.extra = {...(issError.extra as Record<string, PickleValue>), CODE: issError.code}
+    message.extra = {CODE: issError.code, ...(issError.extra as Record<string, PickleValue>)}
   }
   return {message, fileData: null, status: 'ERROR', code: issError.code, fatal: issError.fatal === true}
 }

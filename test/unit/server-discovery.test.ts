@@ -138,7 +138,7 @@ describe('handler discovery, container and dispatch', () => {
       STATUS: 'ERROR',
       DETAILS: "Unknown command 'NOPE'; this server serves ECHO",
       FILENAME: 'a.png',
-      extra: {COMMANDS: ['ECHO'], CODE: 'E_UNKNOWN_COMMAND'},
+      extra: {CODE: 'E_UNKNOWN_COMMAND', COMMANDS: ['ECHO']},
     })
     const seed = await dispatcher.dispatch({message: message({COMMAND: 'NOPE'}), upload: null, peer: 'p', signal})
     expect(seed.message).to.not.have.property('extra')

@@ -1,0 +1,172 @@
+import {Command, Flags} from '@oclif/core'
+import {isIP} from 'node:net'
+import {join} from 'node:path'
+
+import {formatByteSize, parseByteSize} from '../core/byte-size.js'
+import {
+  DEFAULT_IDLE_TIMEOUT_MS,
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_SIZE,
+  DEFAULT_MIN_FREE,
+  DEFAULT_MIN_RATE_BYTES,
+  DEFAULT_PORT,
+  DEFAULT_RATE_WINDOW_MS,
+  DEFAULT_SHUTDOWN_GRACE_MS,
+  type ServerConfig,
+} from '../core/config.js'
+import type {PluginRecord} from '../core/discovery.js'
+import {createLogger, LOG_LEVELS} from '../core/logger.js'
+import {StartupError} from '../core/registry.js'
+import {createIssServer, type IssServer} from '../core/server-app.js'
+
+/** Exit codes (DESIGN.md): 2 for a bad flag or a bad plugin set, 3 when the server cannot take its port or store. */
+const EXIT_LOCAL = 2
+const EXIT_START = 3
+
+const size = Flags.custom<number>({
+  parse: async (input) => parseByteSize(input),
+})
+
+/** True for addresses only this machine can reach. */
+export function isLoopback(host: string): boolean {
+  if (host === 'localhost') return true
+  if (isIP(host) === 4) return host.startsWith('127.')
+  return host === '::1' || host === '0:0:0:0:0:0:0:1'
+}
+
+export default class Serve extends Command {
+  static override description =
+    'Run the image server: stores JPEG and PNG images in a directory and serves PUT, GET, LIST and every ' +
+    'command an installed plugin adds, to iss clients and to clients of the original Python seed protocol. ' +
+    'Stops gracefully on SIGINT or SIGTERM.'
+
+  static override examples = [
+    {command: '<%= config.bin %> <%= command.id %>', description: 'Serve on 127.0.0.1:9595 from the default store.'},
+    {
+      command: '<%= config.bin %> <%= command.id %> --host 0.0.0.0 --storage /srv/images --max-size 1GiB',
+      description: 'Serve the whole network (anyone who can reach it can read and write).',
+    },
+  ]
+
+  static override flags = {
+    host: Flags.string({
+      description: 'Address to listen on. Anything but loopback lets everyone who can reach it read and write.',
+      env: 'ISS_SERVE_HOST',
+      default: '127.0.0.1',
+    }),
+    port: Flags.integer({description: 'TCP port.', env: 'ISS_SERVE_PORT', default: DEFAULT_PORT, min: 0, max: 65535}),
+    storage: Flags.string({
+      description: 'Store directory (default: images/ in the iss data directory).',
+      env: 'ISS_STORAGE',
+    }),
+    'max-size': size({
+      description: 'Largest image accepted, e.g. 256MiB, 1GiB, 10MB.',
+      env: 'ISS_SERVE_MAX_SIZE',
+      default: DEFAULT_MAX_SIZE,
+      defaultHelp: async () => formatByteSize(DEFAULT_MAX_SIZE),
+    }),
+    'min-free': size({
+      description: 'Disk space to keep free on the store disk; a PUT that would use it answers E_NO_SPACE.',
+      env: 'ISS_SERVE_MIN_FREE',
+      default: DEFAULT_MIN_FREE,
+      defaultHelp: async () => formatByteSize(DEFAULT_MIN_FREE),
+    }),
+    'max-connections': Flags.integer({
+      description: 'Open connections at most; at the limit the longest-idle one is closed to make room.',
+      env: 'ISS_SERVE_MAX_CONNECTIONS',
+      default: DEFAULT_MAX_CONNECTIONS,
+      min: 1,
+    }),
+    'idle-timeout': Flags.integer({
+      description: 'Seconds a connection with no request in progress stays open.',
+      env: 'ISS_SERVE_IDLE_TIMEOUT',
+      default: DEFAULT_IDLE_TIMEOUT_MS / 1000,
+      min: 1,
+    }),
+    'shutdown-grace': Flags.integer({
+      description: 'Seconds requests in flight may take to finish after SIGINT or SIGTERM.',
+      default: DEFAULT_SHUTDOWN_GRACE_MS / 1000,
+      min: 0,
+    }),
+    fsync: Flags.boolean({
+      description: 'fsync each image before answering OK. --no-fsync is UNSAFE (a crash can lose stored images); benchmarks only.',
+      default: true,
+      allowNo: true,
+    }),
+    'log-level': Flags.option({options: LOG_LEVELS, default: 'info', env: 'ISS_SERVE_LOG_LEVEL'})({
+      description: 'Level of the JSON request log on stdout.',
+    }),
+  }
+
+  async run(): Promise<void> {
+    const {flags} = await this.parse(Serve)
+    const config: ServerConfig = {
+      host: flags.host,
+      port: flags.port,
+      storage: flags.storage ?? join(this.config.dataDir, 'images'),
+      maxSize: flags['max-size'],
+      minFree: flags['min-free'],
+      maxConnections: flags['max-connections'],
+      idleTimeoutMs: flags['idle-timeout'] * 1000,
+      minRateBytes: DEFAULT_MIN_RATE_BYTES,
+      rateWindowMs: DEFAULT_RATE_WINDOW_MS,
+      shutdownGraceMs: flags['shutdown-grace'] * 1000,
+      fsync: flags.fsync,
+    }
+    if (config.maxSize < 1) this.error('--max-size must be at least 1 byte', {exit: EXIT_LOCAL})
+    const logger = createLogger({level: flags['log-level']})
+    const plugins = this.config.getPluginsList() as unknown as PluginRecord[]
+
+    let server: IssServer
+    try {
+      server = await createIssServer({config, plugins, logger})
+    } catch (error) {
+      if (error instanceof StartupError) this.error(error.message, {exit: EXIT_LOCAL})
+      this.error(`cannot open the store ${config.storage}: ${(error as Error).message}`, {exit: EXIT_START})
+    }
+    for (const line of server.refused) this.warn(line)
+
+    let address
+    try {
+      address = await server.listen()
+    } catch (error) {
+      await server.close()
+      const code = (error as NodeJS.ErrnoException).code
+      const why =
+        code === 'EADDRINUSE'
+          ? 'the port is already in use (another iss serve?); choose another with --port'
+          : code === 'EACCES'
+            ? 'permission denied'
+            : (error as Error).message
+      this.error(`cannot listen on ${config.host}:${config.port}: ${why}`, {exit: EXIT_START})
+    }
+
+    const shown = address.family === 'IPv6' ? `[${address.address}]:${address.port}` : `${address.address}:${address.port}`
+    this.log(`iss serve listening on ${shown}`)
+    this.log(`store: ${server.store.describe()}`)
+    for (const declaration of server.registry.declarations()) {
+      this.log(`serves ${declaration.command} (plugin ${declaration.plugin})`)
+      logger.info({command: declaration.command, plugin: declaration.plugin, module: declaration.modulePath}, 'handler')
+    }
+    if (!isLoopback(config.host)) {
+      this.warn(
+        `listening on ${config.host}, not loopback: anyone who can reach this address can read and write the store ` +
+          '(there is no authentication)',
+      )
+    }
+    if (!config.fsync) this.warn('--no-fsync: images are not flushed to disk before OK; a crash can lose them')
+
+    await new Promise<void>((resolve) => {
+      const stop = (signal: NodeJS.Signals) => {
+        process.off('SIGINT', stop)
+        process.off('SIGTERM', stop)
+        logger.info({signal}, 'shutting down')
+        void server.close().finally(resolve)
+      }
+      process.on('SIGINT', stop)
+      process.on('SIGTERM', stop)
+    })
+    logger.info('stopped')
+    logger.flush()
+  }
+}

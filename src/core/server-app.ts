@@ -1,0 +1,93 @@
+import type {AddressInfo} from 'node:net'
+import type {Logger} from 'pino'
+
+import {maxFrameBytes, type ServerConfig} from './config.js'
+import {createServerContainer, resolveHandler} from './container.js'
+import {discoverHandlers, type ModuleLoader, type PluginRecord} from './discovery.js'
+import {Dispatcher, errorReply} from './dispatch.js'
+import {logRequest, silentLogger} from './logger.js'
+import type {HandlerRegistry} from './registry.js'
+import {FsStore} from './store/fs-store.js'
+import type {ImageStore, Upload} from './store/store.js'
+import {buildServer, type TransportServer} from './transport/server.js'
+
+/** How long a fatal answer waits for the peer to finish sending before the connection closes. */
+export const DEFAULT_LINGER_MS = 10_000
+
+/** What it takes to assemble a server. */
+export interface IssServerOptions {
+  readonly config: ServerConfig
+  /** Plugins whose `iss` declarations are read (oclif's `config.getPluginsList()`, or records built by hand). */
+  readonly plugins: readonly PluginRecord[]
+  readonly logger?: Logger
+  /** Defaults to a {@link FsStore} on `config.storage`. */
+  readonly store?: ImageStore
+  /** Loads handler modules; defaults to require. */
+  readonly load?: ModuleLoader
+  readonly lingerMs?: number
+}
+
+/** An assembled server: store open, handlers registered, not yet listening. */
+export interface IssServer {
+  readonly registry: HandlerRegistry
+  readonly store: ImageStore
+  /** One line per plugin refused at start (SDK API out of range). */
+  readonly refused: readonly string[]
+  readonly transport: TransportServer<Upload>
+  /** Listens on config.host and config.port. */
+  listen(): Promise<AddressInfo>
+  /** Graceful stop: no new connections, in-flight requests finish within the grace period, then the store closes. */
+  close(): Promise<void>
+}
+
+/**
+ * Assembles config + store + registry + container + transport. Handlers are discovered before the
+ * store is taken, so a plugin conflict fails start-up without touching the store.
+ */
+export async function createIssServer(options: IssServerOptions): Promise<IssServer> {
+  const {config} = options
+  const logger = options.logger ?? silentLogger()
+  const {registry, refused} = discoverHandlers(options.plugins, options.load)
+  const store =
+    options.store ??
+    new FsStore({root: config.storage, minFree: config.minFree, fsync: config.fsync, maxSize: config.maxSize})
+  await store.open()
+  try {
+    const container = createServerContainer({store, logger, config, registry})
+    const dispatcher = new Dispatcher(registry, (command) => resolveHandler(container, command), logger)
+    const transport = buildServer<Upload>({
+      maxConnections: config.maxConnections,
+      limits: {
+        maxFrameBytes: maxFrameBytes(config.maxSize),
+        maxStreamBytes: config.maxSize,
+        idleTimeoutMs: config.idleTimeoutMs,
+        minRateBytes: config.minRateBytes,
+        rateWindowMs: config.rateWindowMs,
+        lingerMs: options.lingerMs ?? DEFAULT_LINGER_MS,
+      },
+      hooks: {
+        // The exact size is not known from the stream's start (at protocols 0 to 2 only an upper
+        // bound is), so the store checks size and free space as the bytes arrive.
+        openUpload: () => store.beginUpload(),
+        dispatch: (request) => dispatcher.dispatch(request),
+        errorReply: (error, request) => errorReply(error, request, logger),
+        onRequestDone: (entry) => logRequest(logger, entry),
+      },
+    })
+    let closing: Promise<void> | null = null
+    return {
+      registry,
+      store,
+      refused,
+      transport,
+      listen: () => transport.listen(config.port, config.host),
+      close() {
+        closing ??= transport.close(config.shutdownGraceMs).finally(() => store.close())
+        return closing
+      },
+    }
+  } catch (error) {
+    await store.close()
+    throw error
+  }
+}

@@ -1,0 +1,171 @@
+import {type AddressInfo, createServer, type Server, type Socket} from 'node:net'
+
+import {FRAME_HEADER_BYTES} from '../protocol/frame-header.js'
+import {errors} from '../protocol/errors.js'
+import {encodeFrame} from '../protocol/message-writer.js'
+import {
+  type ConnectionHooks,
+  type ConnectionLimits,
+  type ConnectionUpload,
+  guessByteOrder,
+  ServerConnection,
+} from './server-connection.js'
+
+/** Settings of the listening socket and of every connection it accepts. */
+export interface TransportOptions<U extends ConnectionUpload> {
+  readonly limits: ConnectionLimits
+  readonly maxConnections: number
+  readonly hooks: ConnectionHooks<U>
+}
+
+/** Longest wait for a refused newcomer's first frame header, to answer E_BUSY in its byte order. */
+const BUSY_HEADER_WAIT_MS = 2000
+
+/**
+ * The TCP side of `iss serve`: accepts connections, enforces the connection limit and shuts down
+ * gracefully. Built separately from `listen` so that tests can drive it on any port.
+ */
+export class TransportServer<U extends ConnectionUpload = ConnectionUpload> {
+  readonly net: Server
+  private readonly connections = new Set<ServerConnection<U>>()
+  private closing: Promise<void> | null = null
+
+  constructor(private readonly options: TransportOptions<U>) {
+    // Half-open: a client may shut down its sending side and still read the answers.
+    this.net = createServer({allowHalfOpen: true, pauseOnConnect: false}, (socket) => this.accept(socket))
+  }
+
+  /** Open connections, refused newcomers not included. */
+  get connectionCount(): number {
+    return this.connections.size
+  }
+
+  listen(port: number, host: string): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      const onError = (error: Error) => reject(error)
+      this.net.once('error', onError)
+      this.net.listen({port, host, exclusive: true}, () => {
+        this.net.off('error', onError)
+        resolve(this.net.address() as AddressInfo)
+      })
+    })
+  }
+
+  /**
+   * Stops accepting, closes idle connections, lets requests in flight finish within `graceMs`, then
+   * drops whatever is left. Safe to call more than once.
+   */
+  close(graceMs: number): Promise<void> {
+    this.closing ??= this.shutdown(graceMs)
+    return this.closing
+  }
+
+  private async shutdown(graceMs: number): Promise<void> {
+    const stopped = new Promise<void>((resolve) => {
+      if (!this.net.listening) resolve()
+      else this.net.close(() => resolve())
+    })
+    const all = [...this.connections]
+    const finished = Promise.all(all.map((connection) => new Promise<void>((resolve) => connection.onClose(resolve))))
+    for (const connection of all) connection.shutdown()
+    let timer: NodeJS.Timeout | undefined
+    const deadline = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, graceMs)
+    })
+    await Promise.race([finished, deadline])
+    clearTimeout(timer)
+    for (const connection of this.connections) connection.destroy()
+    await stopped
+  }
+
+  private accept(socket: Socket): void {
+    if (this.closing) {
+      socket.destroy()
+      return
+    }
+    if (this.connections.size >= this.options.maxConnections && !this.makeRoom()) {
+      this.refuseBusy(socket)
+      return
+    }
+    const connection = new ServerConnection(socket, this.options.limits, this.options.hooks)
+    this.connections.add(connection)
+    connection.onClose(() => this.connections.delete(connection))
+  }
+
+  /** Closes the longest-idle connection with no request in flight, as nginx does with keep-alive ones. */
+  private makeRoom(): boolean {
+    let victim: ServerConnection<U> | null = null
+    for (const connection of this.connections) {
+      if (connection.idle && (victim === null || connection.idleSince < victim.idleSince)) victim = connection
+    }
+    if (victim === null) return false
+    // Its slot is free now, even while its FIN is on the way.
+    this.connections.delete(victim)
+    victim.shutdown()
+    return true
+  }
+
+  /**
+   * Answers E_BUSY and closes. Waits briefly for the newcomer's first frame header so that the
+   * answer goes out in the byte order it uses, then discards what it sends of that frame (bounded)
+   * so that a client that writes its whole request before reading still gets the ERROR.
+   */
+  private refuseBusy(socket: Socket): void {
+    const {limits, hooks} = this.options
+    const reply = hooks.errorReply(errors.busy(), {command: null, filename: null, versioned: false})
+    let header = Buffer.alloc(0)
+    let received = 0
+    let answered = false
+    let budget = 0
+    const answer = () => {
+      if (answered) return
+      answered = true
+      const byteOrder = guessByteOrder(header)
+      const announced =
+        header.length >= FRAME_HEADER_BYTES
+          ? byteOrder === 'big'
+            ? header.readUInt32BE(0)
+            : header.readUInt32LE(0)
+          : 0
+      budget = FRAME_HEADER_BYTES + Math.min(announced, limits.maxFrameBytes) + 64 * 1024 - received
+      socket.end(encodeFrame({...reply.message, FILE_DATA: null}, {protocol: 4, byteOrder}))
+      hooks.onRequestDone?.({
+        peer: `${socket.remoteAddress}:${socket.remotePort}`,
+        command: null,
+        filename: null,
+        bytes: 0,
+        durationMs: 0,
+        status: 'ERROR',
+        code: reply.code,
+      })
+    }
+    const headerTimer = setTimeout(answer, Math.min(BUSY_HEADER_WAIT_MS, limits.lingerMs))
+    const lingerTimer = setTimeout(() => socket.destroy(), limits.lingerMs + BUSY_HEADER_WAIT_MS)
+    headerTimer.unref()
+    lingerTimer.unref()
+    socket.on('data', (chunk: Buffer) => {
+      received += chunk.length
+      if (!answered) {
+        header = Buffer.concat([header, chunk]).subarray(0, FRAME_HEADER_BYTES)
+        if (header.length >= FRAME_HEADER_BYTES) answer()
+        return
+      }
+      budget -= chunk.length
+      if (budget < 0) socket.destroy()
+    })
+    socket.on('end', () => {
+      answer()
+      socket.destroy()
+    })
+    socket.on('error', () => socket.destroy())
+    socket.on('close', () => {
+      clearTimeout(headerTimer)
+      clearTimeout(lingerTimer)
+    })
+  }
+}
+
+/** A transport server, not yet listening. */
+export function buildServer<U extends ConnectionUpload>(options: TransportOptions<U>): TransportServer<U> {
+  return new TransportServer(options)
+}
