@@ -5,8 +5,12 @@ import {pathToFileURL} from 'node:url'
 /** The package name plugins import the SDK by. */
 export const SDK_PACKAGE = 'image-sharing-service'
 
-/** This host's own SDK entry (dist/src/index.js), next to this file's folder. */
-const HOST_ENTRY = join(__dirname, '..', 'index.js')
+/** This host's own SDK entry points (dist/src/...), as package.json "exports" names them. */
+const HOST_ENTRIES: Readonly<Record<string, string>> = {
+  [SDK_PACKAGE]: join(__dirname, '..', 'index.js'),
+  [`${SDK_PACKAGE}/testing`]: join(__dirname, '..', 'testing.js'),
+  [`${SDK_PACKAGE}/register`]: join(__dirname, 'register-host-resolution.js'),
+}
 
 let installed = false
 
@@ -19,15 +23,18 @@ let installed = false
 export function installHostResolution(): void {
   if (installed) return
   installed = true
-  const isSdk = (request: string) => request === SDK_PACKAGE
+  const hostPath = (request: string): string | undefined =>
+    Object.hasOwn(HOST_ENTRIES, request) ? HOST_ENTRIES[request] : undefined
 
   // Node >= 22.15 has in-thread hooks that cover require and import alike.
   const registerHooks = (Module as unknown as {registerHooks?: (hooks: object) => unknown}).registerHooks
   if (typeof registerHooks === 'function') {
-    const url = pathToFileURL(HOST_ENTRY).href
     registerHooks({
       resolve(specifier: string, context: unknown, nextResolve: (s: string, c: unknown) => unknown) {
-        return isSdk(specifier) ? {url, format: 'commonjs', shortCircuit: true} : nextResolve(specifier, context)
+        const path = hostPath(specifier)
+        return path === undefined
+          ? nextResolve(specifier, context)
+          : {url: pathToFileURL(path).href, format: 'commonjs', shortCircuit: true}
       },
     })
     return
@@ -37,6 +44,6 @@ export function installHostResolution(): void {
   const internal = Module as unknown as {_resolveFilename: (request: string, ...rest: unknown[]) => string}
   const original = internal._resolveFilename
   internal._resolveFilename = function (request: string, ...rest: unknown[]) {
-    return isSdk(request) ? HOST_ENTRY : original.call(this, request, ...rest)
+    return hostPath(request) ?? original.call(this, request, ...rest)
   }
 }

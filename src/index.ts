@@ -1,0 +1,51 @@
+/**
+ * The iss SDK: everything a command plugin needs, from the package's main entry
+ * (`import {...} from 'image-sharing-service'`). A plugin's code always runs against the host's
+ * copy of this module (see docs/plugins.md), so its classes, tokens and errors are the host's own.
+ */
+import 'reflect-metadata'
+
+/** The SDK API this host implements; a plugin declares the one it was built for in `iss.sdkApi`. */
+export const SDK_API_VERSION = '1'
+
+// Client side: the base class of protocol commands and oclif's argument and flag builders, so that a
+// plugin needs no oclif dependency of its own.
+export {Args, Flags} from '@oclif/core'
+export {
+  type CommandArgs,
+  type CommandFlags,
+  ExitCode,
+  ProtocolCommand,
+  type ProtocolRequest,
+  type ProtocolRequestOptions,
+  UnsupportedCommandError,
+  UsageError,
+} from './core/protocol-command.js'
+
+// A programmatic client, for tools and tests that talk to a server without the CLI.
+export {
+  ClientConnection,
+  type ClientConnectionOptions,
+  ConnectionError,
+  isConnectionError,
+} from './core/transport/client-connection.js'
+export type {OutgoingMessage} from './core/protocol/message-writer.js'
+
+// Server side: the handler contract, the store a handler works on, and the tokens it may inject.
+export type {
+  CommandHandler,
+  CommandHandlerClass,
+  HandlerContext,
+  HandlerRequest,
+  HandlerResponse,
+  StreamedFileData,
+} from './core/handler.js'
+export type {ImageStore, OpenedImage, StoredImage, Upload} from './core/store/store.js'
+export type {ServerConfig} from './core/config.js'
+export {Tokens} from './core/tokens.js'
+
+// Messages, errors and names, shared by both ends.
+export {ERROR_CODE_SUMMARY, ErrorCode, type ErrorCodeValue, errors, IssError, isIssError} from './core/protocol/errors.js'
+export {FILE_DATA, type Message, PROTOCOL_VERSION, SEED_KEYS, STATUSES, type Status} from './core/protocol/message.js'
+export {type PickleDict, type PickleValue, PickleTuple, StreamedBytes} from './core/protocol/values.js'
+export {familyOf, identityKey, type ImageFamily, validateImageName} from './core/images/names.js'
