@@ -203,8 +203,12 @@ export class PickleDecoder {
   private readonly memo = new Map<number, {value: Entry; size: number}>()
   private readonly containerSize = new Map<object, number>()
   private readonly containerDepth = new Map<object, number>()
-  /** Lists and dicts that are still on the stack and not yet inside another container. */
-  private readonly open = new Set<object>()
+  /**
+   * Lists and dicts a memo reference has handed out: they never change again. That is how CPython's
+   * output behaves, and it rules out cycles: a container can only come to hold itself through a memo
+   * reference to it followed by an append or setitem on it.
+   */
+  private readonly frozen = new Set<object>()
   private root?: PickleDict
   private items = 0
   private totalBytes = 0
@@ -437,7 +441,9 @@ export class PickleDecoder {
   private startData(kind: DataKind, length: number, end: number, events: DecodeEvent[]): void {
     if (this.frameEnd !== undefined && end + length > this.frameEnd)
       throw this.malformed(`a ${length}-byte value crosses the end of its FRAME`)
-    const key = kind === 'bytes' || kind === 'utf8' ? this.streamKeyHere(kind === 'bytes' ? 'bytes' : 'str') : null
+    const place = kind === 'bytes' || kind === 'utf8' ? this.streamPlace(kind === 'bytes' ? 'bytes' : 'str') : null
+    // An ambiguous place holds what fits the limit either way; only a larger value must be the top-level one.
+    const key = place !== null && (!place.ambiguous || length > this.limits.maxStringBytes) ? place.key : null
     if (key === null) {
       if (kind === 'long') {
         if (length > MAX_LONG_BYTES) throw this.tooLarge('An int', length, MAX_LONG_BYTES)
@@ -451,7 +457,7 @@ export class PickleDecoder {
       // UTF-8 takes one or two bytes per latin-1 byte, so half the length is a floor of the decoded size.
       const floor = kind === 'bytes' ? length : Math.ceil(length / 2)
       if (floor > this.limits.maxStreamBytes) throw this.tooLarge(key, floor, this.limits.maxStreamBytes)
-      this.beginStream(key)
+      this.beginStream(place!)
       events.push({type: 'stream-start', key, maxLength: Math.min(length, this.limits.maxStreamBytes)})
       this.data = {kind, length, remaining: length, parts: [], stream: {key, produced: 0, lead: 0}}
     }
@@ -548,10 +554,11 @@ export class PickleDecoder {
   }
 
   private startText(events: DecodeEvent[]): void {
-    const key = this.streamKeyHere('str')
+    const place = this.streamPlace('str')
+    const key = place === null || place.ambiguous ? null : place.key
     this.text = {codes: [], parts: [], utf8Bytes: 0, mode: 0, hexLeft: 0, hexValue: 0}
     if (key !== null) {
-      this.beginStream(key)
+      this.beginStream(place!)
       events.push({type: 'stream-start', key, maxLength: this.limits.maxStreamBytes})
       this.text.stream = {key, produced: 0}
     }
@@ -653,10 +660,12 @@ export class PickleDecoder {
   // ---- streaming
 
   /**
-   * The stream key when the value about to be read is the value of a stream key in the top-level
-   * dict, directly or inside the bytes wrappers CPython writes: [bytearray (] [_codecs.encode (].
+   * Where the value about to be read goes, when that may be the value of a stream key in the
+   * top-level dict: directly, or inside the bytes wrappers CPython writes ([bytearray (] [_codecs.encode (]).
+   * Ambiguous when the value before the key is a dict that can still take items: in
+   * [root, MARK, k, {..}, 'FILE_DATA', value] the next opcode may be SETITEM into that dict.
    */
-  private streamKeyHere(payload: 'bytes' | 'str'): string | null {
+  private streamPlace(payload: 'bytes' | 'str'): {key: string; keyIndex: number; ambiguous: boolean} | null {
     const root = this.root
     if (root === undefined || this.streamKeys.size === 0) return null
     const {stack, marks} = this
@@ -688,15 +697,15 @@ export class PickleDecoder {
     const inSetItem = m === -1 && keyIndex === 1
     const inSetItems = m === 0 && marks[0] === 1 && (keyIndex - 1) % 2 === 0
     if (!inSetItem && !inSetItems) return null
-    for (let k = 1; k < keyIndex; k += 2) {
-      if (stack[k] === key) throw this.malformed(`duplicate dict key '${shown(key)}'`)
-    }
-
-    return key
+    const before = stack[keyIndex - 1]
+    const ambiguous = keyIndex > 1 && before instanceof Map && !this.frozen.has(before)
+    return {key, keyIndex, ambiguous}
   }
 
-  private beginStream(key: string): void {
-    if (this.streamed.has(key) || this.root!.has(key)) throw this.malformed(`duplicate dict key '${shown(key)}'`)
+  private beginStream({key, keyIndex}: {key: string; keyIndex: number}): void {
+    const pending = this.stack.slice(1, keyIndex).some((entry, k) => k % 2 === 0 && entry === key)
+    if (pending || this.streamed.has(key) || this.root!.has(key))
+      throw this.malformed(`duplicate dict key '${shown(key)}'`)
     this.streamed.add(key)
   }
 
@@ -1121,7 +1130,8 @@ export class PickleDecoder {
     const value = this.stack.at(-1)!
     const ok = kind === 'list' ? Array.isArray(value) : value instanceof Map
     if (!ok) throw this.malformed(`${opName(this.op)} to a ${typeName(value)}`)
-    if (!this.open.has(value as object)) throw this.malformed(`${opName(this.op)} to a ${kind} that is already finished`)
+    if (this.frozen.has(value as object))
+      throw this.malformed(`${opName(this.op)} to a ${kind} a memo reference points to (cycles are refused)`)
     return value as PickleValue[] | PickleDict
   }
 
@@ -1147,7 +1157,6 @@ export class PickleDecoder {
     this.count(0)
     this.containerSize.set(container, VALUE_COST)
     this.containerDepth.set(container, 1)
-    this.open.add(container)
     this.push(container, 0)
   }
 
@@ -1159,12 +1168,11 @@ export class PickleDecoder {
     return isContainer(entry) ? this.containerDepth.get(entry)! : 0
   }
 
-  /** An item going into a container: it must be plain data, and a list or dict in it is finished. */
+  /** An item going into a container: it must be plain data. */
   private place(entry: Entry): PickleValue {
     if (entry instanceof GlobalRef)
       throw this.malformed(`global ${entry.label} used other than as the callable of REDUCE`, `GLOBAL ${entry.label}`)
     if (isStreamed(entry)) throw this.malformed('a streamed value can only be the value of its key in the top-level dict')
-    if (typeof entry === 'object' && entry !== null) this.open.delete(entry)
     return entry as PickleValue
   }
 
@@ -1246,8 +1254,7 @@ export class PickleDecoder {
     if (entry === undefined) throw this.malformed(`memo key ${index} not found`)
     const {value} = entry
     if (isStreamed(value)) throw this.malformed('a memo reference to a streamed value')
-    if (typeof value === 'object' && value !== null && this.open.has(value))
-      throw this.malformed(`a memo reference to a ${typeName(value)} still being built (cycles are refused)`)
+    if (Array.isArray(value) || value instanceof Map) this.frozen.add(value)
     const size = this.sizeOf(value, entry.size)
     this.count(Math.max(0, size - VALUE_COST))
     this.push(value, size)
