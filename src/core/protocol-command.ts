@@ -241,8 +241,10 @@ function describeFailure(error: unknown): Failure | undefined {
   if (isConnectionError(error)) {
     return {code: error.code, exitCode: ExitCode.CONNECTION, message: `${error.message} (${error.hint})`}
   }
-  if (error instanceof UsageError || error instanceof UnsupportedCommandError) {
-    return {code: error.code, exitCode: error.exitCode, message: error.message}
+  // By code, not instanceof: a plugin may have been handed another copy of this module.
+  const coded = error as {code?: unknown; exitCode?: unknown}
+  if (error instanceof Error && (coded.code === 'E_USAGE' || coded.code === 'E_UNKNOWN_COMMAND')) {
+    return {code: coded.code, exitCode: Number(coded.exitCode ?? ExitCode.LOCAL_ERROR), message: error.message}
   }
   if (isIssError(error)) return {code: error.code, exitCode: ExitCode.LOCAL_ERROR, message: error.message}
   const system = error as NodeJS.ErrnoException

@@ -299,5 +299,8 @@ describe('iss client failures without a working server', function () {
     expect(result.code).to.equal(2)
     const port = await runCli(['list', '-p', 'abc'])
     expect(port.code).to.equal(2)
+    const size = await runCli(['get', 'a.png', '--max-size', '12abc'])
+    expect(size.code).to.equal(2)
+    expect(size.stderr).to.contain('12abc')
   })
 })
