@@ -6,7 +6,7 @@ const [mode, root] = process.argv.slice(2)
 const LIMIT_MS = 30_000
 
 async function main(): Promise<void> {
-  const store = new FsStore({root: root!, fsync: false})
+  const store = new FsStore({root, fsync: false})
   await store.open()
   setTimeout(() => process.exit(4), LIMIT_MS).unref()
   if (mode === 'hold') {
@@ -14,22 +14,26 @@ async function main(): Promise<void> {
     setInterval(() => {}, 1000)
     return
   }
+
   if (mode === 'upload') {
     const upload = await store.beginUpload()
     const chunk = Buffer.alloc(64 * 1024, 0xab)
-    let announced = false
+    let isAnnounced = false
     // Bounded: 256 MiB at most, slowly, so the parent can kill us mid-way.
     for (let i = 0; i < 4096; i++) {
       if (!upload.sink.write(chunk)) await new Promise((resolve) => upload.sink.once('drain', resolve))
-      if (!announced && upload.bytesWritten >= 1024 * 1024) {
-        announced = true
+      if (!isAnnounced && upload.bytesWritten >= 1024 * 1024) {
+        isAnnounced = true
         process.stdout.write(`WRITING ${upload.bytesWritten}\n`)
       }
-      if (announced) await new Promise((resolve) => setTimeout(resolve, 5))
+
+      if (isAnnounced) await new Promise((resolve) => setTimeout(resolve, 5))
     }
+
     await upload.commit('never.png')
     process.exit(5)
   }
+
   process.exit(3)
 }
 

@@ -50,7 +50,7 @@ describe('FsStore on a full disk (real tmpfs)', function () {
   this.timeout(60_000)
   let base: string
   let mountPoint: string
-  let mounted = false
+  let isMounted = false
   let store: FsStore | null = null
 
   before(function () {
@@ -59,15 +59,15 @@ describe('FsStore on a full disk (real tmpfs)', function () {
     mkdirSync(mountPoint)
     try {
       execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${TMPFS_SIZE}`, 'tmpfs', mountPoint], {stdio: 'pipe'})
-      mounted = true
+      isMounted = true
     } catch (error) {
-      console.log(`      (skipped: cannot mount tmpfs here: ${String((error as Error).message).split('\n')[0]})`)
+      console.log(`      (skipped: cannot mount tmpfs here: ${String((error as Error).message).split('\n', 1)[0]})`)
       this.skip()
     }
   })
 
   after(() => {
-    if (mounted) execFileSync('umount', [mountPoint])
+    if (isMounted) execFileSync('umount', [mountPoint])
     rmSync(base, {recursive: true, force: true})
   })
 

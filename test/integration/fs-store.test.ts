@@ -86,10 +86,12 @@ function spawnChild(mode: string, root: string): ChildProcess {
 }
 
 /** Resolves with the first stdout line matching `pattern`; bounded by `timeoutMs`. */
-function waitForLine(child: ChildProcess, pattern: RegExp, timeoutMs = 20_000): Promise<string> {
+async function waitForLine(child: ChildProcess, pattern: RegExp, timeoutMs = 20_000): Promise<string> {
   return new Promise((resolve, reject) => {
     let seen = ''
-    const timer = setTimeout(() => reject(new Error(`child said ${JSON.stringify(seen)}, not ${pattern}`)), timeoutMs)
+    const timer = setTimeout(() => {
+      reject(new Error(`child said ${JSON.stringify(seen)}, not ${pattern}`))
+    }, timeoutMs)
     child.stdout!.on('data', (data: Buffer) => {
       seen += data.toString()
       const line = seen.split('\n').find((l) => pattern.test(l))
@@ -105,10 +107,15 @@ function waitForLine(child: ChildProcess, pattern: RegExp, timeoutMs = 20_000): 
   })
 }
 
-function killHard(child: ChildProcess): Promise<void> {
+async function killHard(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve()
-    child.once('exit', () => resolve())
+    if (child.exitCode !== null || child.signalCode !== null) {
+      resolve()
+      return
+    }
+    child.once('exit', () => {
+      resolve()
+    })
     child.kill('SIGKILL')
   })
 }
@@ -204,9 +211,10 @@ describe('FsStore', function () {
       let error: unknown
       try {
         await put(store, 'cat.JPG', image(500, JPEG))
-      } catch (caught) {
-        error = caught
+      } catch (error_) {
+        error = error_
       }
+
       expect(isIssError(error) && error.code).to.equal(ErrorCode.DUPLICATE)
       expect((error as Error).message).to.equal("File 'Cat.jpg' already exists on server")
       expect((await store.stat('CAT.jpg'))?.name).to.equal('Cat.jpg')
@@ -217,20 +225,20 @@ describe('FsStore', function () {
 
     it('stores the NFC form and finds it by either form', async () => {
       const store = await openStore()
-      await put(store, 'cafe\u0301.png', image(100))
-      expect((await store.list()).map((i) => i.name)).to.deep.equal(['caf\u00e9.png'])
-      expect(existsSync(join(root, 'caf\u00e9.png'))).to.equal(true)
-      const opened = await store.openRead('CAFE\u0301.PNG')
+      await put(store, 'cafe\u{301}.png', image(100))
+      expect((await store.list()).map((i) => i.name)).to.deep.equal(['caf\u{E9}.png'])
+      expect(existsSync(join(root, 'caf\u{E9}.png'))).to.equal(true)
+      const opened = await store.openRead('CAFE\u{301}.PNG')
       opened.stream.destroy()
-      expect(opened.image.name).to.equal('caf\u00e9.png')
-      expect(await codeOf(put(store, 'CAF\u00c9.png', image(100)))).to.equal(ErrorCode.DUPLICATE)
+      expect(opened.image.name).to.equal('caf\u{E9}.png')
+      expect(await codeOf(put(store, 'CAF\u{C9}.png', image(100)))).to.equal(ErrorCode.DUPLICATE)
     })
 
     it('lists sorted by identity key in code point order', async () => {
       const store = await openStore()
-      const names = ['b.png', 'A.png', 'c.jpg', '\u00c4.png', '\u{1f600}.png', '\uff21.png', 'a1.png', 'B0.jpeg']
+      const names = ['b.png', 'A.png', 'c.jpg', '\u{C4}.png', '\u{1F600}.png', '\u{FF21}.png', 'a1.png', 'B0.jpeg']
       for (const name of names) await put(store, name, image(64))
-      const expected = ['A.png', 'a1.png', 'b.png', 'B0.jpeg', 'c.jpg', '\u00c4.png', '\uff21.png', '\u{1f600}.png']
+      const expected = ['A.png', 'a1.png', 'b.png', 'B0.jpeg', 'c.jpg', '\u{C4}.png', '\u{FF21}.png', '\u{1F600}.png']
       expect((await store.list()).map((i) => i.name)).to.deep.equal(expected)
       await store.delete('b.PNG')
       expect((await store.list()).map((i) => i.name)).to.deep.equal(expected.filter((n) => n !== 'b.png'))
@@ -247,6 +255,7 @@ describe('FsStore', function () {
         await fill(upload, image(100))
         expect(await codeOf(upload.commit(name)), name).to.equal(code)
       }
+
       expect(existsSync(join(base, 'evil.png'))).to.equal(false)
       expect(tempFiles(root)).to.deep.equal([])
       expect(await store.list()).to.deep.equal([])
@@ -337,16 +346,17 @@ describe('FsStore', function () {
       const store = await openStore()
       const uploads = Array.from({length: 50}, (_, i) => image(64 * 1024 + i * 997))
       const names = uploads.map((_, i) => (i % 3 === 0 ? 'same.png' : i % 3 === 1 ? 'SAME.png' : 'Same.PNG'))
-      const results = await Promise.allSettled(uploads.map((data, i) => put(store, names[i]!, data)))
+      const results = await Promise.allSettled(uploads.map(async (data, i) => put(store, names[i], data)))
       const won = results.flatMap((r, i) => (r.status === 'fulfilled' ? [i] : []))
       expect(won).to.have.length(1)
       for (const r of results) {
         if (r.status === 'rejected') expect(isIssError(r.reason) && r.reason.code).to.equal(ErrorCode.DUPLICATE)
       }
-      const winner = won[0]!
+
+      const winner = won[0]
       const onDisk = readdirSync(root).filter((n) => !n.startsWith('.'))
       expect(onDisk).to.deep.equal([names[winner]])
-      expect(sha256(readFileSync(join(root, names[winner]!)))).to.equal(sha256(uploads[winner]!))
+      expect(sha256(readFileSync(join(root, names[winner])))).to.equal(sha256(uploads[winner]))
       expect(tempFiles(root)).to.deep.equal([])
     })
 
@@ -354,12 +364,12 @@ describe('FsStore', function () {
       const store = await openStore()
       const uploads = Array.from({length: 20}, () => image(512 * 1024))
       const hashes = new Set(uploads.map(sha256))
-      let done = false
+      let isDone = false
       let reads = 0
       let misses = 0
       const reader = (async () => {
         const deadline = Date.now() + 20_000
-        while (!done && Date.now() < deadline) {
+        while (!isDone && Date.now() < deadline) {
           try {
             const opened = await store.openRead('race.png')
             const data = await readAll(opened.stream)
@@ -370,13 +380,14 @@ describe('FsStore', function () {
             if (!isIssError(error) || error.code !== ErrorCode.NOT_FOUND) throw error
             misses++
           }
+
           await new Promise((resolve) => setImmediate(resolve))
         }
       })()
-      const results = await Promise.allSettled(uploads.map((data) => put(store, 'race.png', data)))
+      const results = await Promise.allSettled(uploads.map(async (data) => put(store, 'race.png', data)))
       // Keep reading a little after the winner is published.
       await new Promise((resolve) => setTimeout(resolve, 50))
-      done = true
+      isDone = true
       await reader
       expect(results.filter((r) => r.status === 'fulfilled')).to.have.length(1)
       expect(reads).to.be.greaterThan(0)
@@ -453,9 +464,10 @@ describe('FsStore', function () {
       let error: unknown
       try {
         await openStore()
-      } catch (caught) {
-        error = caught
+      } catch (error_) {
+        error = error_
       }
+
       expect(error).to.be.instanceOf(StoreLockedError)
       expect((error as Error).message).to.equal(`store ${root} is in use by another iss serve (pid ${process.pid})`)
     })
@@ -465,18 +477,20 @@ describe('FsStore', function () {
       const child = spawnChild('hold', root)
       try {
         const line = await waitForLine(child, /^READY \d+/)
-        const pid = Number(line.split(' ')[1])
+        const pid = Number(line.split(' ', 2)[1])
         expect(pid).to.equal(child.pid)
         let error: unknown
         try {
           await openStore()
-        } catch (caught) {
-          error = caught
+        } catch (error_) {
+          error = error_
         }
+
         expect((error as Error).message).to.equal(`store ${root} is in use by another iss serve (pid ${pid})`)
       } finally {
         await killHard(child)
       }
+
       const store = await openStore()
       expect(JSON.parse(readFileSync(join(root, LOCK_FILE), 'utf8')).pid).to.equal(process.pid)
       await store.close()
@@ -542,6 +556,7 @@ describe('FsStore', function () {
           await put(before, name, data)
           earlier.set(name, sha256(data))
         }
+
         await before.close()
 
         const child = spawnChild('upload', root)
@@ -552,6 +567,7 @@ describe('FsStore', function () {
         } finally {
           await killHard(child)
         }
+
         expect(child.signalCode).to.equal('SIGKILL')
         expect(tempFiles(root)).to.have.length(1)
 

@@ -31,22 +31,22 @@ const REFUSED: Array<[string, string, string]> = [
   ['C:x.png', BAD, 'drive-relative path'],
   ['a/b.png', BAD, 'subfolder'],
   ['x.png/', BAD, 'trailing slash'],
-  ['x\u0000.png', BAD, 'NUL byte'],
-  ['x.png\u0000.jpg', BAD, 'NUL truncation trick'],
+  ['x\u{0}.png', BAD, 'NUL byte'],
+  ['x.png\u{0}.jpg', BAD, 'NUL truncation trick'],
   ['a\nb.png', BAD, 'newline'],
   ['a\rb.png', BAD, 'carriage return'],
   ['a\tb.png', BAD, 'tab'],
-  ['\u001b[31mred.png', BAD, 'ANSI escape'],
-  ['a\u007fb.png', BAD, 'DEL'],
-  ['a\u0085b.png', BAD, 'C1 next line'],
-  ['a\u009bb.png', BAD, 'C1 CSI'],
+  ['\u{1B}[31mred.png', BAD, 'ANSI escape'],
+  ['a\u{7F}b.png', BAD, 'DEL'],
+  ['a\u{85}b.png', BAD, 'C1 next line'],
+  ['a\u{9B}b.png', BAD, 'C1 CSI'],
   ['CON.png', BAD, 'Windows console device'],
   ['con.jpg', BAD, 'device, lower case'],
   ['lpt1.JPG', BAD, 'printer device'],
   ['COM9.png', BAD, 'serial device'],
   ['COM0.jpeg', BAD, 'COM0'],
-  ['COM\u00b9.png', BAD, 'superscript digit device'],
-  ['LPT\u00b3.png', BAD, 'superscript three'],
+  ['COM\u{B9}.png', BAD, 'superscript digit device'],
+  ['LPT\u{B3}.png', BAD, 'superscript three'],
   ['NUL.tar.png', BAD, 'device with two extensions'],
   ['AUX .png', BAD, 'device with trailing space in stem'],
   ['PRN.png', BAD, 'PRN'],
@@ -56,25 +56,25 @@ const REFUSED: Array<[string, string, string]> = [
   ['x.png...', BAD, 'trailing dots'],
   ['.hidden.png', BAD, 'leading dot'],
   ['.png', BAD, 'only an extension'],
-  ['a\u2215b.png', BAD, 'division slash'],
-  ['a\u2044b.png', BAD, 'fraction slash'],
-  ['a\uff0fb.png', BAD, 'fullwidth solidus'],
-  ['a\uff3cb.png', BAD, 'fullwidth reverse solidus'],
-  ['a\u29f8b.png', BAD, 'big solidus'],
-  ['a\u2216b.png', BAD, 'set minus'],
-  ['..\u2215..\u2215x.png', BAD, 'look-alike traversal'],
-  ['a\u202egnp.exe.png', BAD, 'right-to-left override'],
-  ['a\u2028b.png', BAD, 'line separator'],
+  ['a\u{2215}b.png', BAD, 'division slash'],
+  ['a\u{2044}b.png', BAD, 'fraction slash'],
+  ['a\u{FF0F}b.png', BAD, 'fullwidth solidus'],
+  ['a\u{FF3C}b.png', BAD, 'fullwidth reverse solidus'],
+  ['a\u{29F8}b.png', BAD, 'big solidus'],
+  ['a\u{2216}b.png', BAD, 'set minus'],
+  ['..\u{2215}..\u{2215}x.png', BAD, 'look-alike traversal'],
+  ['a\u{202E}gnp.exe.png', BAD, 'right-to-left override'],
+  ['a\u{2028}b.png', BAD, 'line separator'],
   ['a:b.png', BAD, 'NTFS alternate data stream'],
   ['a?.png', BAD, 'Windows wildcard'],
   ['a*.png', BAD, 'Windows wildcard star'],
   ['a|b.png', BAD, 'pipe'],
   ['a"b.png', BAD, 'double quote'],
   ['a<b>.png', BAD, 'angle brackets'],
-  ['a\ud800.png', BAD, 'lone surrogate'],
-  ['\u00e9'.repeat(126) + '.png', BAD, '256 bytes of UTF-8 with multibyte chars'],
+  ['a\u{D800}.png', BAD, 'lone surrogate'],
+  ['\u{E9}'.repeat(126) + '.png', BAD, '256 bytes of UTF-8 with multibyte chars'],
   ['a'.repeat(252) + '.png', BAD, '256 ASCII bytes'],
-  ['\u65e5'.repeat(84) + '.png', BAD, '256 bytes with three-byte chars'],
+  ['\u{65E5}'.repeat(84) + '.png', BAD, '256 bytes with three-byte chars'],
   ['a.gif', TYPE, 'GIF'],
   ['noext', TYPE, 'no extension'],
   ['x.png.exe', TYPE, 'double extension, executable last'],
@@ -98,15 +98,16 @@ describe('image names', () => {
     }
 
     it('never puts raw control characters or lone surrogates into the message', () => {
-      for (const name of ['a\u0000b.png', 'a\u001b[2Jb.png', 'a\ud800.png', 'a\u202eb.png']) {
+      for (const name of ['a\u{0}b.png', 'a\u{1B}[2Jb.png', 'a\u{D800}.png', 'a\u{202E}b.png']) {
         let message = ''
         try {
           validateImageName(name)
         } catch (error) {
           message = (error as Error).message
         }
+
         expect(message).to.match(/^Invalid file name/)
-        expect(message).not.to.match(/[\u0000-\u001f\u202e]|\p{Cs}/u)
+        expect(message).not.to.match(/[\u{0}-\u{1F}\u{202E}]|\p{Cs}/u)
       }
     })
 
@@ -121,13 +122,13 @@ describe('image names', () => {
       ['cat.jpg', 'cat.jpg'],
       ['Cat.Jpeg', 'Cat.Jpeg'],
       ['photo.PNG', 'photo.PNG'],
-      ['\u65e5\u672c.jpeg', '\u65e5\u672c.jpeg'],
+      ['\u{65E5}\u{672C}.jpeg', '\u{65E5}\u{672C}.jpeg'],
       ['with space.png', 'with space.png'],
       ['a..b.png', 'a..b.png'],
       ['CONSOLE.png', 'CONSOLE.png'],
       ['COM10.png', 'COM10.png'],
       ['x.png.jpg', 'x.png.jpg'],
-      ['\u{1f431}.png', '\u{1f431}.png'],
+      ['\u{1F431}.png', '\u{1F431}.png'],
       ['a'.repeat(251) + '.png', 'a'.repeat(251) + '.png'],
     ]
     for (const [name, stored] of cases) {
@@ -137,20 +138,20 @@ describe('image names', () => {
     }
 
     it('returns the NFC form of an NFD name', () => {
-      const nfd = 'cafe\u0301.png'
+      const nfd = 'cafe\u{301}.png'
       const stored = validateImageName(nfd)
-      expect(stored).to.equal('caf\u00e9.png')
+      expect(stored).to.equal('caf\u{E9}.png')
       expect(stored).not.to.equal(nfd)
     })
 
     it('accepts exactly 255 bytes of UTF-8 with multibyte characters', () => {
-      const name = '\u00e9'.repeat(125) + 'a.png'
+      const name = '\u{E9}'.repeat(125) + 'a.png'
       expect(Buffer.byteLength(name)).to.equal(MAX_NAME_BYTES)
       expect(validateImageName(name)).to.equal(name)
     })
 
     it('measures length after NFC (NFD form longer than 255 bytes is fine if NFC fits)', () => {
-      const nfd = 'e\u0301'.repeat(125) + 'a.png'
+      const nfd = 'e\u{301}'.repeat(125) + 'a.png'
       expect(Buffer.byteLength(nfd)).to.be.greaterThan(MAX_NAME_BYTES)
       expect(Buffer.byteLength(validateImageName(nfd))).to.equal(MAX_NAME_BYTES)
     })
@@ -159,7 +160,7 @@ describe('image names', () => {
   describe('identityKey', () => {
     it('folds case and normalisation', () => {
       expect(identityKey('Cat.JPG')).to.equal(identityKey('cat.jpg'))
-      expect(identityKey('CAFE\u0301.png')).to.equal(identityKey('caf\u00e9.PNG'))
+      expect(identityKey('CAFE\u{301}.png')).to.equal(identityKey('caf\u{E9}.PNG'))
       expect(identityKey('cat.jpg')).not.to.equal(identityKey('cat.jpeg'))
     })
   })

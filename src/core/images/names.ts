@@ -7,9 +7,9 @@ export type ImageFamily = 'PNG' | 'JPEG'
 export const MAX_NAME_BYTES = 255
 
 const FAMILY_BY_EXTENSION: ReadonlyMap<string, ImageFamily> = new Map([
-  ['.png', 'PNG'],
-  ['.jpg', 'JPEG'],
   ['.jpeg', 'JPEG'],
+  ['.jpg', 'JPEG'],
+  ['.png', 'PNG'],
 ])
 
 /**
@@ -17,33 +17,33 @@ const FAMILY_BY_EXTENSION: ReadonlyMap<string, ImageFamily> = new Map([
  * person reading a listing, or a tool that folds look-alikes (NFKC), could take it for a path.
  */
 const SEPARATOR_LOOK_ALIKES = new Set([
-  0x2215, // DIVISION SLASH
+  0x0337, // COMBINING SHORT SOLIDUS OVERLAY
+  0x0338, // COMBINING LONG SOLIDUS OVERLAY
+  0x1735, // PHILIPPINE SINGLE PUNCTUATION
   0x2044, // FRACTION SLASH
-  0xff0f, // FULLWIDTH SOLIDUS
-  0xff3c, // FULLWIDTH REVERSE SOLIDUS
-  0x29f8, // BIG SOLIDUS
-  0x29f9, // BIG REVERSE SOLIDUS
-  0x29f5, // REVERSE SOLIDUS OPERATOR
+  0x2215, // DIVISION SLASH
   0x2216, // SET MINUS
-  0xfe68, // SMALL REVERSE SOLIDUS
   0x2571, // BOX DRAWINGS LIGHT DIAGONAL UPPER RIGHT TO LOWER LEFT
   0x2572, // BOX DRAWINGS LIGHT DIAGONAL UPPER LEFT TO LOWER RIGHT
-  0x0338, // COMBINING LONG SOLIDUS OVERLAY
-  0x0337, // COMBINING SHORT SOLIDUS OVERLAY
-  0x1735, // PHILIPPINE SINGLE PUNCTUATION
+  0x29f5, // REVERSE SOLIDUS OPERATOR
+  0x29f8, // BIG SOLIDUS
+  0x29f9, // BIG REVERSE SOLIDUS
+  0xfe68, // SMALL REVERSE SOLIDUS
+  0xff0f, // FULLWIDTH SOLIDUS
+  0xff3c, // FULLWIDTH REVERSE SOLIDUS
 ])
 
 /** Characters Windows refuses in a file name; a client there must be able to save every stored name. */
-const WINDOWS_FORBIDDEN = new Set(['<', '>', ':', '"', '|', '?', '*'])
+const WINDOWS_FORBIDDEN = new Set(['"', '*', ':', '<', '>', '?', '|'])
 
 /** Device names Windows resolves in every folder, with or without an extension (CON.png is the console). */
-const WINDOWS_DEVICES = new Set(['CON', 'PRN', 'AUX', 'NUL', 'CONIN$', 'CONOUT$', 'CLOCK$'])
-const WINDOWS_NUMBERED_DEVICE = /^(COM|LPT)[0-9\u00b9\u00b2\u00b3]$/
+const WINDOWS_DEVICES = new Set(['AUX', 'CLOCK$', 'CON', 'CONIN$', 'CONOUT$', 'NUL', 'PRN'])
+const WINDOWS_NUMBERED_DEVICE = /^(?:COM|LPT)[0-9\u{B9}\u{B2}\u{B3}]$/u
 
-const PLAIN_ASCII = /^[\x20-\x7e]*$/
-const ASCII_FORBIDDEN = /[/\\<>:"|?*]/
+const PLAIN_ASCII = /^[\u{20}-\u{7E}]*$/u
+const ASCII_FORBIDDEN = /[\/\\<>:"\|?*]/u
 
-// With the u flag, only a surrogate that is not half of a pair matches.
+// In unicode mode, only a surrogate that is not half of a pair matches.
 const LONE_SURROGATE = /\p{Cs}/u
 
 /** NFC form of the name, case-insensitive: the key under which the store keeps one image per name. */
@@ -54,7 +54,7 @@ export function identityKey(name: string): string {
 /** The family by extension (.jpg/.jpeg -> JPEG, .png -> PNG, any case) or null. */
 export function familyOf(name: string): ImageFamily | null {
   const dot = name.lastIndexOf('.')
-  if (dot < 0) return null
+  if (dot === -1) return null
   return FAMILY_BY_EXTENSION.get(name.slice(dot).toLowerCase()) ?? null
 }
 
@@ -82,7 +82,7 @@ function whyUnsafe(name: string): string | null {
   if (name.startsWith('.')) return 'it starts with a dot (hidden file)'
   if (name.endsWith('.') || name.endsWith(' ')) return 'it ends with a dot or a space'
   // Windows ignores everything from the first dot and trailing spaces when matching device names.
-  const stem = name.split('.')[0]!.trimEnd().toUpperCase()
+  const stem = name.split('.', 1)[0].trimEnd().toUpperCase()
   if (WINDOWS_DEVICES.has(stem) || WINDOWS_NUMBERED_DEVICE.test(stem)) return 'it is a reserved device name on Windows'
   return null
 }
@@ -95,6 +95,7 @@ function whyBadCharacter(name: string): string | null {
     if (hit === '/' || hit === '\\') return 'it holds a path separator'
     return `it holds '${hit}', which Windows does not allow in names`
   }
+
   for (const char of name) {
     const cp = char.codePointAt(0)!
     if (char === '/' || char === '\\') return 'it holds a path separator'
@@ -103,6 +104,7 @@ function whyBadCharacter(name: string): string | null {
     if (isInvisibleFormatting(cp)) return 'it holds an invisible formatting character'
     if (WINDOWS_FORBIDDEN.has(char)) return `it holds '${char}', which Windows does not allow in names`
   }
+
   return null
 }
 
@@ -124,10 +126,10 @@ function isInvisibleFormatting(cp: number): boolean {
 
 /** The name as it may appear in a message: control characters escaped, length bounded. */
 function printable(name: string): string {
-  // eslint-disable-next-line no-control-regex
-  const escaped = name.replace(
-    /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]|\p{Cs}/gu,
-    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  const escaped = name.replaceAll(
+    // eslint-disable-next-line no-control-regex -- escaping control characters is the point
+    /[\u{0}-\u{1F}\u{7F}-\u{9F}\u{2028}\u{2029}\u{202A}-\u{202E}\u{2066}-\u{2069}]|\p{Cs}/gu,
+    (c) => `\\u${c.codePointAt(0)!.toString(16).padStart(4, '0')}`,
   )
   return escaped.length > 300 ? `${escaped.slice(0, 300)}...` : escaped
 }

@@ -1,8 +1,9 @@
 import {randomBytes} from 'node:crypto'
 import {constants as fsConstants, type Dirent, lstatSync} from 'node:fs'
 import {chmod, link, lstat, mkdir, open, readdir, realpath, rename, rm, unlink} from 'node:fs/promises'
-import {join} from 'node:path'
+import path from 'node:path'
 import {Readable} from 'node:stream'
+import {setImmediate as yieldToLoop} from 'node:timers/promises'
 
 import {identityKey, validateImageName} from '../images/names.js'
 import {errors, ErrorCode, IssError} from '../protocol/errors.js'
@@ -52,12 +53,89 @@ export class FsStore implements ImageStore {
   constructor(options: FsStoreOptions) {
     this.options = {minFree: 0, fsync: true, ...options}
     this.root = options.root
-    this.tempDir = join(options.root, TEMP_DIR)
+    this.tempDir = path.join(options.root, TEMP_DIR)
     this.publisher = {
       fsync: this.options.fsync,
-      publish: (tempPath, name, size, modifiedMs) => this.publish(tempPath, name, size, modifiedMs),
-      forget: (upload) => this.uploads.delete(upload),
+      publish: async (tempPath, name, size, modifiedMs) => this.publish(tempPath, name, size, modifiedMs),
+      forget: (upload) => {
+        this.uploads.delete(upload)
+      },
     }
+  }
+
+  private async publish(tempPath: string, name: string, size: number, modifiedMs: number): Promise<StoredImage> {
+    const stored = validateImageName(name)
+    const key = identityKey(stored)
+    return this.keys.run(key, async () => {
+      this.ensureOpen()
+      const existing = this.index.get(key)
+      if (existing !== undefined) throw errors.duplicate(existing.name)
+      const target = path.join(this.root, stored)
+      await publishWithoutReplacing(tempPath, target, stored)
+      if (this.options.fsync) await syncDirectory(this.root)
+      await unlink(tempPath).catch(ignore)
+      const image: StoredImage = Object.freeze({name: stored, size, modifiedMs})
+      this.index.set(key, image)
+      return image
+    })
+  }
+
+  private async prepareTempDir(): Promise<void> {
+    const stats = await lstat(this.tempDir).catch((error: unknown) => {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null
+      throw error
+    })
+    if (stats !== null && !stats.isDirectory()) await rm(this.tempDir, {force: true})
+    if (stats?.isDirectory()) {
+      await chmod(this.tempDir, 0o700)
+    } else {
+      await mkdir(this.tempDir, {mode: 0o700})
+    }
+  }
+
+  /** Removes every temporary file. Safe only under the lock: no other server is writing here. */
+  private async sweepTemp(): Promise<void> {
+    const names = await readdir(this.tempDir)
+    const active = new Set([...this.uploads].map((upload) => upload.tempPath))
+    await Promise.all(
+      names.map(async (name) => {
+        const file = path.join(this.tempDir, name)
+        if (!active.has(file)) await rm(file, {force: true, recursive: true})
+      }),
+    )
+  }
+
+  private async buildIndex(): Promise<void> {
+    const entries = await readdir(this.root, {withFileTypes: true, encoding: 'buffer'})
+    const candidates: string[] = []
+    for (const entry of entries) {
+      const name = storableName(entry)
+      if (name !== null) candidates.push(name)
+    }
+
+    const found = new Map<string, StoredImage>()
+    for (let i = 0; i < candidates.length; i += STAT_BATCH) {
+      // Synchronous lstat is several times faster than the thread pool for 100,000 small calls;
+      // yielding between batches keeps the process responsive during a large start-up scan.
+      if (i > 0) await yieldToLoop()
+      for (const name of candidates.slice(i, i + STAT_BATCH)) this.indexFile(found, name)
+    }
+
+    this.index.load(found)
+  }
+
+  private indexFile(found: Map<string, StoredImage>, name: string): void {
+    const stat = lstatSync(path.join(this.root, name), {throwIfNoEntry: false})
+    if (!stat?.isFile()) return
+    const key = identityKey(name)
+    const other = found.get(key)
+    // Two files of one identity key (copied in by hand on a case-sensitive disk): the same one wins every start.
+    if (other !== undefined && compareCodePoints(other.name, name) <= 0) return
+    found.set(key, Object.freeze({name, size: stat.size, modifiedMs: stat.mtimeMs}))
+  }
+
+  private ensureOpen(): void {
+    if (this.lock === null) throw new IssError(ErrorCode.INTERNAL, `The store ${this.root} is not open`)
   }
 
   /** Creates the store if needed, takes its lock, sweeps temporary files left by a crash and indexes the images. */
@@ -69,7 +147,7 @@ export class FsStore implements ImageStore {
     const lock = await acquireStoreLock(root)
     try {
       this.root = root
-      this.tempDir = join(root, TEMP_DIR)
+      this.tempDir = path.join(root, TEMP_DIR)
       await this.prepareTempDir()
       await this.sweepTemp()
       await this.buildIndex()
@@ -77,6 +155,7 @@ export class FsStore implements ImageStore {
       await lock.release()
       throw error
     }
+
     this.lock = lock
   }
 
@@ -84,8 +163,8 @@ export class FsStore implements ImageStore {
     const lock = this.lock
     if (lock === null) return
     this.lock = null
-    await Promise.all([...this.uploads].map((upload) => upload.abort()))
-    await this.sweepTemp().catch(() => {})
+    await Promise.all([...this.uploads].map(async (upload) => upload.abort()))
+    await this.sweepTemp().catch(ignore)
     await lock.release()
   }
 
@@ -100,7 +179,8 @@ export class FsStore implements ImageStore {
       if (maxSize !== undefined && expectedSize > maxSize) throw errors.tooLarge('Image', expectedSize, maxSize)
       if ((await freeBytes(this.tempDir)) - expectedSize < minFree) throw errors.noSpace(expectedSize, minFree)
     }
-    const tempPath = join(this.tempDir, `${randomBytes(12).toString('hex')}.part`)
+
+    const tempPath = path.join(this.tempDir, `${randomBytes(12).toString('hex')}.part`)
     const flags = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | O_NOFOLLOW
     const handle = await open(tempPath, flags, 0o600)
     const upload = new FsUpload(handle, tempPath, {maxSize, minFree, spacePath: this.tempDir}, this.publisher)
@@ -115,13 +195,14 @@ export class FsStore implements ImageStore {
     if (image === undefined) throw errors.notFound(name)
     let handle
     try {
-      handle = await open(join(this.root, image.name), fsConstants.O_RDONLY | O_NOFOLLOW)
+      handle = await open(path.join(this.root, image.name), fsConstants.O_RDONLY | O_NOFOLLOW)
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code
       // ELOOP: the name is now a symbolic link; ENOENT: removed by hand. Neither is served.
       if (code === 'ELOOP' || code === 'ENOENT') throw errors.notFound(name)
       throw error
     }
+
     let stats
     try {
       stats = await handle.stat()
@@ -129,16 +210,19 @@ export class FsStore implements ImageStore {
       await handle.close()
       throw error
     }
+
     if (!stats.isFile()) {
       await handle.close()
       throw errors.notFound(name)
     }
+
     const opened: StoredImage = Object.freeze({name: image.name, size: stats.size, modifiedMs: stats.mtimeMs})
     if (stats.size === 0) {
       // createReadStream cannot be bounded to zero bytes (end is inclusive).
       await handle.close()
       return {image: opened, stream: Readable.from([])}
     }
+
     const stream = handle.createReadStream({start: 0, end: stats.size - 1, autoClose: true})
     return {image: opened, stream}
   }
@@ -160,17 +244,18 @@ export class FsStore implements ImageStore {
       const image = this.index.get(key)
       if (image === undefined) throw errors.notFound(name)
       // Rename out of sight first: the name disappears in one step, and readers keep their open file.
-      const aside = join(this.tempDir, `${randomBytes(12).toString('hex')}.deleted`)
+      const aside = path.join(this.tempDir, `${randomBytes(12).toString('hex')}.deleted`)
       try {
-        await rename(join(this.root, image.name), aside)
+        await rename(path.join(this.root, image.name), aside)
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
         this.index.delete(key)
         throw errors.notFound(name)
       }
+
       this.index.delete(key)
       if (this.options.fsync) await syncDirectory(this.root)
-      await unlink(aside).catch(() => {})
+      await unlink(aside).catch(ignore)
       return image
     })
   }
@@ -179,74 +264,11 @@ export class FsStore implements ImageStore {
   get size(): number {
     return this.index.size
   }
+}
 
-  private async publish(tempPath: string, name: string, size: number, modifiedMs: number): Promise<StoredImage> {
-    const stored = validateImageName(name)
-    const key = identityKey(stored)
-    return this.keys.run(key, async () => {
-      this.ensureOpen()
-      const existing = this.index.get(key)
-      if (existing !== undefined) throw errors.duplicate(existing.name)
-      const target = join(this.root, stored)
-      await publishWithoutReplacing(tempPath, target, stored)
-      if (this.options.fsync) await syncDirectory(this.root)
-      await unlink(tempPath).catch(() => {})
-      const image: StoredImage = Object.freeze({name: stored, size, modifiedMs})
-      this.index.set(key, image)
-      return image
-    })
-  }
-
-  private async prepareTempDir(): Promise<void> {
-    const stats = await lstat(this.tempDir).catch((error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT') return null
-      throw error
-    })
-    if (stats !== null && !stats.isDirectory()) await rm(this.tempDir, {force: true})
-    if (stats === null || !stats.isDirectory()) await mkdir(this.tempDir, {mode: 0o700})
-    else await chmod(this.tempDir, 0o700)
-  }
-
-  /** Removes every temporary file. Safe only under the lock: no other server is writing here. */
-  private async sweepTemp(): Promise<void> {
-    const names = await readdir(this.tempDir)
-    const active = new Set([...this.uploads].map((upload) => upload.tempPath))
-    await Promise.all(
-      names.map(async (name) => {
-        const path = join(this.tempDir, name)
-        if (!active.has(path)) await rm(path, {force: true, recursive: true})
-      }),
-    )
-  }
-
-  private async buildIndex(): Promise<void> {
-    const entries = await readdir(this.root, {withFileTypes: true, encoding: 'buffer'})
-    const candidates: string[] = []
-    for (const entry of entries) {
-      const name = storableName(entry)
-      if (name !== null) candidates.push(name)
-    }
-    const found = new Map<string, StoredImage>()
-    for (let i = 0; i < candidates.length; i += STAT_BATCH) {
-      // Synchronous lstat is several times faster than the thread pool for 100,000 small calls;
-      // yielding between batches keeps the process responsive during a large start-up scan.
-      if (i > 0) await new Promise((resolve) => setImmediate(resolve))
-      for (const name of candidates.slice(i, i + STAT_BATCH)) {
-        const stat = lstatSync(join(this.root, name), {throwIfNoEntry: false})
-        if (!stat?.isFile()) continue
-        const key = identityKey(name)
-        const other = found.get(key)
-        // Two files of one identity key (copied in by hand on a case-sensitive disk): the same one wins every start.
-        if (other !== undefined && compareCodePoints(other.name, name) <= 0) continue
-        found.set(key, Object.freeze({name, size: stat.size, modifiedMs: stat.mtimeMs}))
-      }
-    }
-    this.index.load(found)
-  }
-
-  private ensureOpen(): void {
-    if (this.lock === null) throw new IssError(ErrorCode.INTERNAL, `The store ${this.root} is not open`)
-  }
+/** For promises whose failure changes nothing (removing a file that may be gone). */
+function ignore(): undefined {
+  return undefined
 }
 
 const UTF8 = new TextDecoder('utf-8', {fatal: true})
@@ -261,6 +283,7 @@ function storableName(entry: Dirent<Buffer>): string | null {
   } catch {
     return null
   }
+
   if (name.startsWith('.')) return null
   try {
     return validateImageName(name) === name ? name : null
@@ -282,6 +305,7 @@ async function publishWithoutReplacing(tempPath: string, target: string, name: s
     if (code === 'EEXIST') throw errors.duplicate(name)
     if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'EMLINK') throw error
   }
+
   // A filesystem without hard links: rename replaces, so check first. Only someone writing into
   // the store by hand in this instant could slip between; iss itself holds the key lock.
   const existing = await lstat(target).catch(() => null)
@@ -290,8 +314,8 @@ async function publishWithoutReplacing(tempPath: string, target: string, name: s
 }
 
 /** Makes a directory's entries (a new name, a removal) durable. */
-async function syncDirectory(path: string): Promise<void> {
-  const handle = await open(path, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY)
+async function syncDirectory(directory: string): Promise<void> {
+  const handle = await open(directory, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY)
   try {
     await handle.sync()
   } finally {

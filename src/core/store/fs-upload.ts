@@ -1,5 +1,4 @@
-import type {FileHandle} from 'node:fs/promises'
-import {unlink} from 'node:fs/promises'
+import {type FileHandle, unlink} from 'node:fs/promises'
 import {finished} from 'node:stream/promises'
 
 import {validateImageName} from '../images/names.js'
@@ -16,14 +15,19 @@ export interface UploadPublisher {
   forget(upload: FsUpload): void
 }
 
+/** For promises whose failure changes nothing. */
+function ignore(): undefined {
+  return undefined
+}
+
 /** An upload into a temporary file of a {@link FsStore}; see {@link Upload}. */
 export class FsUpload implements Upload {
-  readonly sink: TempFileSink
   private state: 'open' | 'committing' | 'done' = 'open'
-  private failure: unknown = null
+  private failure: Error | null = null
   private commitment: Promise<StoredImage> | null = null
   private discarding: Promise<void> | null = null
   private handleClosed = false
+  readonly sink: TempFileSink
 
   constructor(
     private readonly handle: FileHandle,
@@ -40,37 +44,14 @@ export class FsUpload implements Upload {
     })
   }
 
-  get bytesWritten(): number {
-    return this.sink.bytesWritten
-  }
-
-  head(): Buffer {
-    return this.sink.head()
-  }
-
-  commit(name: string): Promise<StoredImage> {
-    if (this.state !== 'open') {
-      return Promise.reject(new IssError(ErrorCode.INTERNAL, 'This upload is already finished'))
-    }
-    this.state = 'committing'
-    this.commitment = this.publish(name)
-    return this.commitment
-  }
-
-  async abort(): Promise<void> {
-    if (this.state === 'committing') {
-      await this.commitment?.catch(() => {})
-      return
-    }
-    this.state = 'done'
-    await this.discard()
-  }
-
   private async publish(name: string): Promise<StoredImage> {
     try {
       const stored = validateImageName(name)
       if (this.failure === null && !this.sink.writableEnded && !this.sink.destroyed) this.sink.end()
-      if (this.failure === null) await finished(this.sink).catch((error: unknown) => (this.failure ??= error))
+      if (this.failure === null)
+        await finished(this.sink).catch((error: unknown) => {
+          this.failure ??= error as Error
+        })
       if (this.failure !== null) throw this.failure
       if (this.sink.bytesWritten === 0) throw errors.empty(stored)
       let stats
@@ -82,6 +63,7 @@ export class FsUpload implements Upload {
       } finally {
         await this.closeHandle()
       }
+
       return await this.publisher.publish(this.tempPath, stored, stats.size, stats.mtimeMs)
     } catch (error) {
       await this.discard()
@@ -93,11 +75,11 @@ export class FsUpload implements Upload {
   }
 
   /** Throws the data away: idempotent, never throws. */
-  private discard(): Promise<void> {
+  private async discard(): Promise<void> {
     this.discarding ??= (async () => {
       this.sink.destroy()
       await this.closeHandle()
-      await unlink(this.tempPath).catch(() => {})
+      await unlink(this.tempPath).catch(ignore)
       this.publisher.forget(this)
     })()
     return this.discarding
@@ -107,6 +89,34 @@ export class FsUpload implements Upload {
     if (this.handleClosed) return
     this.handleClosed = true
     // close() waits for writes still in flight on the handle.
-    await this.handle.close().catch(() => {})
+    await this.handle.close().catch(ignore)
+  }
+
+  get bytesWritten(): number {
+    return this.sink.bytesWritten
+  }
+
+  head(): Buffer {
+    return this.sink.head()
+  }
+
+  async commit(name: string): Promise<StoredImage> {
+    if (this.state !== 'open') {
+      throw new IssError(ErrorCode.INTERNAL, 'This upload is already finished')
+    }
+
+    this.state = 'committing'
+    this.commitment = this.publish(name)
+    return this.commitment
+  }
+
+  async abort(): Promise<void> {
+    if (this.state === 'committing') {
+      await this.commitment?.catch(ignore)
+      return
+    }
+
+    this.state = 'done'
+    await this.discard()
   }
 }

@@ -8,10 +8,11 @@ export class KeyedMutex {
   async run<T>(key: string, task: () => Promise<T>): Promise<T> {
     const previous = this.tails.get(key) ?? Promise.resolve()
     let release!: () => void
+    // eslint-disable-next-line unicorn/prefer-promise-with-resolvers -- not in the es2023 lib this project targets
     const mine = new Promise<void>((resolve) => {
       release = resolve
     })
-    const tail = previous.then(() => mine)
+    const tail = previous.then(async () => mine)
     this.tails.set(key, tail)
     await previous
     try {

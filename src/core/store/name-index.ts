@@ -9,6 +9,19 @@ export class NameIndex {
   private readonly sortedKeys: string[] = []
   private readonly sortedImages: StoredImage[] = []
 
+  /** Where `key` is, or would be inserted, in the sorted arrays. */
+  private position(key: string): number {
+    let low = 0
+    let high = this.sortedKeys.length
+    while (low < high) {
+      const middle = (low + high) >>> 1
+      if (compareCodePoints(this.sortedKeys[middle], key) < 0) low = middle + 1
+      else high = middle
+    }
+
+    return low
+  }
+
   get size(): number {
     return this.byKey.size
   }
@@ -30,6 +43,7 @@ export class NameIndex {
       this.sortedKeys.splice(at, 0, key)
       this.sortedImages.splice(at, 0, image)
     }
+
     this.byKey.set(key, image)
   }
 
@@ -43,29 +57,17 @@ export class NameIndex {
 
   /** Every image, sorted by identity key. The array is the caller's; the entries are frozen. */
   list(): StoredImage[] {
-    return this.sortedImages.slice()
+    return [...this.sortedImages]
   }
 
   /** Fills an empty index in one sort, for the start-up scan. */
   load(entries: Iterable<[string, StoredImage]>): void {
-    const pairs = [...entries].sort((a, b) => compareCodePoints(a[0], b[0]))
+    const pairs = [...entries].toSorted((a, b) => compareCodePoints(a[0], b[0]))
     for (const [key, image] of pairs) {
       this.byKey.set(key, image)
       this.sortedKeys.push(key)
       this.sortedImages.push(image)
     }
-  }
-
-  /** Where `key` is, or would be inserted, in the sorted arrays. */
-  private position(key: string): number {
-    let low = 0
-    let high = this.sortedKeys.length
-    while (low < high) {
-      const middle = (low + high) >>> 1
-      if (compareCodePoints(this.sortedKeys[middle]!, key) < 0) low = middle + 1
-      else high = middle
-    }
-    return low
   }
 }
 
@@ -73,10 +75,13 @@ export class NameIndex {
 export function compareCodePoints(a: string, b: string): number {
   const length = Math.min(a.length, b.length)
   for (let i = 0; i < length; i++) {
+    /* eslint-disable unicorn/prefer-code-point -- UTF-16 units on purpose; rank() maps them to code point order */
     const x = a.charCodeAt(i)
     const y = b.charCodeAt(i)
+    /* eslint-enable unicorn/prefer-code-point */
     if (x !== y) return rank(x) - rank(y)
   }
+
   return a.length - b.length
 }
 

@@ -1,6 +1,6 @@
 import {randomBytes} from 'node:crypto'
 import {hostname} from 'node:os'
-import {join} from 'node:path'
+import path from 'node:path'
 import {link, lstat, open, readFile, rename, unlink} from 'node:fs/promises'
 
 /** The lock file's name inside the store. Dot-named, so never listed as an image. */
@@ -16,8 +16,6 @@ export interface LockHolder {
 
 /** Another live process (or another store object in this one) holds the store. */
 export class StoreLockedError extends Error {
-  readonly code = 'E_STORE_LOCKED'
-
   constructor(
     readonly root: string,
     readonly holder: LockHolder,
@@ -25,6 +23,11 @@ export class StoreLockedError extends Error {
     const where = holder.host === hostname() ? '' : ` on host ${holder.host}`
     super(`store ${root} is in use by another iss serve (pid ${holder.pid}${where})`)
     this.name = 'StoreLockedError'
+  }
+
+  /** Recognisable across package copies, like IssError codes (not in the wire catalogue: never sent). */
+  get code(): 'E_STORE_LOCKED' {
+    return 'E_STORE_LOCKED'
   }
 }
 
@@ -51,25 +54,27 @@ const MAX_ATTEMPTS = 8
  * servers starting on one store at the same moment after a crash.
  */
 export async function acquireStoreLock(root: string): Promise<StoreLock> {
-  const path = join(root, LOCK_FILE)
+  const lockPath = path.join(root, LOCK_FILE)
   const me: LockHolder = {pid: process.pid, startTime: await processStartTime(process.pid), host: hostname()}
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-    if (heldHere.has(path)) throw new StoreLockedError(root, me)
-    const ino = await tryCreate(path, me)
+    if (heldHere.has(lockPath)) throw new StoreLockedError(root, me)
+    const ino = await tryCreate(lockPath, me)
     if (ino !== null) {
-      heldHere.add(path)
-      return {path, release: () => release(path, ino)}
+      heldHere.add(lockPath)
+      return {path: lockPath, release: async () => release(lockPath, ino)}
     }
-    const current = await readHolder(path)
+
+    const current = await readHolder(lockPath)
     if (current === null) continue // gone meanwhile
     if (await isAlive(current.holder)) throw new StoreLockedError(root, current.holder)
-    await removeStale(path, current.ino)
+    await removeStale(lockPath, current.ino)
   }
-  throw new Error(`could not take the lock ${path}: it kept changing`)
+
+  throw new Error(`could not take the lock ${lockPath}: it kept changing`)
 }
 
-async function tryCreate(path: string, me: LockHolder): Promise<number | null> {
-  const draft = `${path}.${randomBytes(6).toString('hex')}`
+async function tryCreate(lockPath: string, me: LockHolder): Promise<number | null> {
+  const draft = `${lockPath}.${randomBytes(6).toString('hex')}`
   const handle = await open(draft, 'wx', 0o600)
   try {
     await handle.writeFile(`${JSON.stringify(me)}\n`)
@@ -77,27 +82,29 @@ async function tryCreate(path: string, me: LockHolder): Promise<number | null> {
   } finally {
     await handle.close()
   }
+
   try {
-    await link(draft, path)
-    return (await lstat(path)).ino
+    await link(draft, lockPath)
+    return (await lstat(lockPath)).ino
   } catch (error) {
     // ENOENT: a holder sweeping stray drafts removed ours; whoever holds the lock is then found by reading it.
     const code = (error as NodeJS.ErrnoException).code
     if (code === 'EEXIST' || code === 'ENOENT') return null
     throw error
   } finally {
-    await unlink(draft).catch(() => {})
+    await unlink(draft).catch(ignore)
   }
 }
 
-async function readHolder(path: string): Promise<{holder: LockHolder; ino: number} | null> {
+async function readHolder(lockPath: string): Promise<{holder: LockHolder; ino: number} | null> {
   let handle
   try {
-    handle = await open(path, 'r')
+    handle = await open(lockPath, 'r')
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null
     throw error
   }
+
   try {
     const {ino} = await handle.stat()
     const text = await handle.readFile('utf8')
@@ -121,6 +128,7 @@ function parseHolder(text: string): LockHolder {
   } catch {
     // fall through
   }
+
   return {pid: 0, startTime: null, host: hostname()}
 }
 
@@ -136,35 +144,37 @@ async function isAlive(holder: LockHolder): Promise<boolean> {
     if ((error as NodeJS.ErrnoException).code === 'ESRCH') return false
     // EPERM: alive, owned by another user.
   }
+
   const stat = await procStat(holder.pid)
   if (stat === null) return true
   if (stat.state === 'Z' || stat.state === 'X') return false
   return holder.startTime === null || holder.startTime === stat.startTime
 }
 
-async function removeStale(path: string, staleIno: number): Promise<void> {
-  const aside = `${path}.stale-${randomBytes(6).toString('hex')}`
+async function removeStale(lockPath: string, staleIno: number): Promise<void> {
+  const aside = `${lockPath}.stale-${randomBytes(6).toString('hex')}`
   try {
-    await rename(path, aside)
+    await rename(lockPath, aside)
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return
     throw error
   }
+
   try {
     if ((await lstat(aside)).ino !== staleIno) {
       // We moved a fresh lock taken since we looked: put it back unless yet another appeared.
-      await link(aside, path).catch(() => {})
+      await link(aside, lockPath).catch(ignore)
     }
   } finally {
-    await unlink(aside).catch(() => {})
+    await unlink(aside).catch(ignore)
   }
 }
 
-async function release(path: string, ino: number): Promise<void> {
-  if (!heldHere.delete(path)) return
+async function release(lockPath: string, ino: number): Promise<void> {
+  if (!heldHere.delete(lockPath)) return
   try {
     // Remove only our own file: never a lock someone else took after ours was judged stale.
-    if ((await lstat(path)).ino === ino) await unlink(path)
+    if ((await lstat(lockPath)).ino === ino) await unlink(lockPath)
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
   }
@@ -182,9 +192,15 @@ async function procStat(pid: number): Promise<{state: string; startTime: number}
   } catch {
     return null
   }
+
   // The command name (field 2) is in parentheses and may hold spaces or parentheses itself.
   const fields = text.slice(text.lastIndexOf(')') + 2).split(' ')
   // fields[0] is field 3 (state); starttime is field 22.
   const startTime = Number(fields[19])
-  return Number.isFinite(startTime) ? {state: fields[0]!, startTime} : null
+  return Number.isFinite(startTime) ? {state: fields[0], startTime} : null
+}
+
+/** For promises whose failure changes nothing (removing a file that may be gone). */
+function ignore(): undefined {
+  return undefined
 }

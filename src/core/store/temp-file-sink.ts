@@ -38,42 +38,12 @@ export class TempFileSink extends Writable {
     super({highWaterMark: 256 * 1024, decodeStrings: true})
   }
 
-  get bytesWritten(): number {
-    return this.written
-  }
-
-  head(): Buffer {
-    return Buffer.from(this.headBuffer.subarray(0, Math.min(this.written, HEAD_BYTES)))
-  }
-
-  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    this.store(chunk).then(() => callback(), callback)
-  }
-
-  override _writev(
-    chunks: Array<{chunk: Buffer; encoding: BufferEncoding}>,
-    callback: (error?: Error | null) => void,
-  ): void {
-    // One write call for what queued up while the previous one ran, unless a writer that ignores
-    // backpressure queued so much that copying it would double the memory.
-    const total = chunks.reduce((sum, c) => sum + c.chunk.length, 0)
-    const work =
-      total <= MAX_GATHER
-        ? this.store(
-            Buffer.concat(
-              chunks.map((c) => c.chunk),
-              total,
-            ),
-          )
-        : chunks.reduce((previous, c) => previous.then(() => this.store(c.chunk)), Promise.resolve())
-    work.then(() => callback(), callback)
-  }
-
   private async store(chunk: Buffer): Promise<void> {
     const after = this.written + chunk.length
     if (this.limits.maxSize !== undefined && after > this.limits.maxSize) {
       throw errors.tooLarge('Image', after, this.limits.maxSize)
     }
+
     let offset = 0
     try {
       while (offset < chunk.length) {
@@ -83,6 +53,7 @@ export class TempFileSink extends Writable {
     } catch (error) {
       throw asNoSpace(error, this.written + offset)
     }
+
     if (this.written < HEAD_BYTES) chunk.copy(this.headBuffer, this.written, 0, HEAD_BYTES - this.written)
     this.written = after
     this.sinceSpaceCheck += chunk.length
@@ -93,6 +64,44 @@ export class TempFileSink extends Writable {
       }
     }
   }
+
+  /** One write call for what queued up while the previous one ran, unless copying it would double the memory. */
+  private async storeAll(chunks: Buffer[]): Promise<void> {
+    const total = chunks.reduce((sum, chunk) => sum + chunk.length, 0)
+    if (total <= MAX_GATHER) return this.store(Buffer.concat(chunks, total))
+    for (const chunk of chunks) await this.store(chunk)
+  }
+
+  get bytesWritten(): number {
+    return this.written
+  }
+
+  head(): Buffer {
+    return Buffer.from(this.headBuffer.subarray(0, Math.min(this.written, HEAD_BYTES)))
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    void settle(this.store(chunk), callback)
+  }
+
+  override _writev(
+    chunks: Array<{chunk: Buffer; encoding: BufferEncoding}>,
+    callback: (error?: Error | null) => void,
+  ): void {
+    void settle(this.storeAll(chunks.map((c) => c.chunk)), callback)
+  }
+}
+
+/** Calls a stream callback once with the outcome of `work`. */
+async function settle(work: Promise<void>, callback: (error?: Error | null) => void): Promise<void> {
+  let failure: Error | null = null
+  try {
+    await work
+  } catch (error) {
+    failure = error as Error
+  }
+
+  callback(failure)
 }
 
 /** A filesystem error that means "disk full" as IssError E_NO_SPACE; anything else unchanged. */
@@ -107,5 +116,6 @@ export function asNoSpace(error: unknown, bytes: number): unknown {
       },
     )
   }
+
   return error
 }
