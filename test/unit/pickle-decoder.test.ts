@@ -217,12 +217,18 @@ describe('pickle-decoder', () => {
       ['POP of an empty mark pops the mark', bytes('((0K\x05l.')],
       ['DICT from MARK', bytes('(X\x01\x00\x00\x00aK\x01X\x01\x00\x00\x00bK\x02d.')],
       ['LIST and TUPLE from MARK, TUPLE1-3', bytes('((K\x01K\x02t(K\x03lK\x04\x85K\x05K\x06\x86K\x07K\x08K\t\x87l.')],
-      ['text GLOBAL __builtin__.bytes and builtins.bytes', bytes('(c__builtin__\nbytes\n)Rcbuiltins\nbytes\nC\x02hi\x85Rl.')],
+      [
+        'text GLOBAL __builtin__.bytes and builtins.bytes',
+        bytes('(c__builtin__\nbytes\n)Rcbuiltins\nbytes\nC\x02hi\x85Rl.'),
+      ],
       ['text PUT and GET', bytes('(Vx\np7\ng7\nl.')],
       ['LONG_BINPUT and LONG_BINGET', bytes('(K\x09r\x05\x00\x00\x00j\x05\x00\x00\x00l.')],
       ['LONG1 and LONG4', bytes('(\x8a\x00\x8a\x01\xff\x8a\x02\x00\x80\x8b\x03\x00\x00\x00\x01\x00\x01l.')],
       ['BINFLOAT', bytes('G\x40\x09\x21\xfb\x54\x44\x2d\x18.')],
-      ['BINBYTES8 and BINUNICODE8', bytes('(\x8e\x02\x00\x00\x00\x00\x00\x00\x00ab\x8d\x02\x00\x00\x00\x00\x00\x00\x00\xc3\xa9l.')],
+      [
+        'BINBYTES8 and BINUNICODE8',
+        bytes('(\x8e\x02\x00\x00\x00\x00\x00\x00\x00ab\x8d\x02\x00\x00\x00\x00\x00\x00\x00\xc3\xa9l.'),
+      ],
       ['a FRAME around the whole pickle', bytes('\x80\x04\x95\x03\x00\x00\x00\x00\x00\x00\x00K\x07.')],
       ['an empty FRAME', bytes('\x80\x04\x95\x00\x00\x00\x00\x00\x00\x00\x00K\x07.')],
     ]
@@ -284,7 +290,9 @@ describe('pickle-decoder', () => {
         {type: 'stream-end', length: 0},
       ])
       decoder.write(bytes('s.'), events)
-      expect((decoder.value as Map<string, PickleValue>).get('FILE_DATA')).to.deep.equal(new StreamedBytes('FILE_DATA', 0))
+      expect((decoder.value as Map<string, PickleValue>).get('FILE_DATA')).to.deep.equal(
+        new StreamedBytes('FILE_DATA', 0),
+      )
     })
 
     it('hands out stream-data as the bytes arrive, not at the end', () => {

@@ -277,8 +277,7 @@ export class PickleDecoder {
       }
     } catch (error) {
       this.base += i
-      this.error =
-        error instanceof PickleError ? error : this.malformed(`decoder failure: ${(error as Error).message}`)
+      this.error = error instanceof PickleError ? error : this.malformed(`decoder failure: ${(error as Error).message}`)
       throw this.error
     }
 
@@ -573,8 +572,7 @@ export class PickleDecoder {
     let o = 0
     let finished = false
     const emit = (codePoint: number) => {
-      if (codePoint >= 0xd8_00 && codePoint <= 0xdf_ff)
-        throw this.malformed('a str holds a lone surrogate (refused)')
+      if (codePoint >= 0xd8_00 && codePoint <= 0xdf_ff) throw this.malformed('a str holds a lone surrogate (refused)')
       if (out === undefined) {
         text.codes.push(codePoint)
         text.utf8Bytes += utf8Length(codePoint)
@@ -583,8 +581,7 @@ export class PickleDecoder {
           text.codes.length = 0
         }
       } else {
-        if (codePoint > 0xff)
-          throw this.malformed("_codecs.encode(str, 'latin1') of a code point above 0xFF", 'REDUCE')
+        if (codePoint > 0xff) throw this.malformed("_codecs.encode(str, 'latin1') of a code point above 0xFF", 'REDUCE')
         out[o++] = codePoint
       }
     }
@@ -1071,7 +1068,8 @@ export class PickleDecoder {
       case Op.STACK_GLOBAL: {
         const {entries} = this.popEntries(2)
         const [module, name] = entries
-        if (typeof module !== 'string' || typeof name !== 'string') throw this.malformed('STACK_GLOBAL requires two str')
+        if (typeof module !== 'string' || typeof name !== 'string')
+          throw this.malformed('STACK_GLOBAL requires two str')
         this.pushGlobal(module, name, 'STACK_GLOBAL')
         break
       }
@@ -1137,7 +1135,8 @@ export class PickleDecoder {
 
   /** Counts one new value toward maxItems and `dataBytes` plus its cost toward maxTotalBytes. */
   private count(dataBytes: number): void {
-    if (++this.items > this.limits.maxItems) throw this.tooLarge('The pickle (values)', this.items, this.limits.maxItems)
+    if (++this.items > this.limits.maxItems)
+      throw this.tooLarge('The pickle (values)', this.items, this.limits.maxItems)
     this.totalBytes += VALUE_COST + dataBytes
     if (this.totalBytes > this.limits.maxTotalBytes)
       throw this.tooLarge('The decoded pickle', this.totalBytes, this.limits.maxTotalBytes)
@@ -1172,7 +1171,8 @@ export class PickleDecoder {
   private place(entry: Entry): PickleValue {
     if (entry instanceof GlobalRef)
       throw this.malformed(`global ${entry.label} used other than as the callable of REDUCE`, `GLOBAL ${entry.label}`)
-    if (isStreamed(entry)) throw this.malformed('a streamed value can only be the value of its key in the top-level dict')
+    if (isStreamed(entry))
+      throw this.malformed('a streamed value can only be the value of its key in the top-level dict')
     return entry as PickleValue
   }
 
@@ -1204,8 +1204,7 @@ export class PickleDecoder {
       const value = entries[k + 1]
       if (typeof key !== 'string' && typeof key !== 'bigint')
         throw this.malformed(`a dict key of type ${typeName(key)} (only str and int keys are accepted)`)
-      if (dict.has(key))
-        throw this.malformed(`duplicate dict key ${typeof key === 'string' ? `'${shown(key)}'` : key}`)
+      if (dict.has(key)) throw this.malformed(`duplicate dict key ${typeof key === 'string' ? `'${shown(key)}'` : key}`)
       if (value instanceof StreamedBytes && dict === this.root && key === value.key) {
         this.placed++
         dict.set(key, value)
@@ -1272,12 +1271,16 @@ export class PickleDecoder {
   private reduce(): void {
     const {entries} = this.popEntries(2)
     const [callable, args] = entries
-    if (!(callable instanceof GlobalRef)) throw this.malformed(`refused opcode REDUCE on a ${typeName(callable)}`, 'REDUCE')
+    if (!(callable instanceof GlobalRef))
+      throw this.malformed(`refused opcode REDUCE on a ${typeName(callable)}`, 'REDUCE')
     const items = args instanceof PickleTuple ? args.items : args instanceof PendingArgs ? args.items : undefined
-    if (items === undefined) throw this.malformed(`REDUCE of ${callable.label} with a ${typeName(args)} argument`, 'REDUCE')
+    if (items === undefined)
+      throw this.malformed(`REDUCE of ${callable.label} with a ${typeName(args)} argument`, 'REDUCE')
     const shape = `${callable.label}(${items.map((item) => typeName(item)).join(', ')})`
     if (callable.kind === 'encode') {
       const [text, codec] = items
+      if (items.length === 2 && typeof codec === 'string' && codec !== 'latin1')
+        throw this.malformed(`refused ${callable.label} with codec '${shown(codec)}'`, 'REDUCE')
       if (items.length !== 2 || codec !== 'latin1') throw this.malformed(`refused ${shape}`, 'REDUCE')
       if (text instanceof StreamedStr) {
         this.push(new StreamedBytes(text.key, text.length), 0)
