@@ -88,14 +88,23 @@ describe('codec round trip (our encoder, our decoder)', () => {
     fc.assert(
       fc.property(input, ({data, pickle, others, points}) => {
         const {value, events} = decodeInChunks(split(pickle, points), ['FILE_DATA'])
-        expect(events[0]).to.deep.include({type: 'stream-start', key: 'FILE_DATA'})
-        expect(events.at(-1)).to.deep.equal({type: 'stream-end', length: data.length})
-        const streamed = Buffer.concat(events.flatMap((event) => (event.type === 'stream-data' ? [event.chunk] : [])))
-        expect(streamed.equals(data)).to.equal(true)
         const dict = value as Map<string, PickleValue>
         const fileData = dict.get('FILE_DATA')
-        expect(fileData).to.be.instanceOf(StreamedBytes)
-        expect((fileData as StreamedBytes).length).to.equal(data.length)
+        // Right after a dict value, FILE_DATA might yet belong to that dict (a SETITEM may follow), so
+        // the decoder may hold a small value there instead of streaming it. Anywhere else it streams.
+        const afterDict = [...others.values()].at(-1) instanceof Map
+        if (afterDict && Buffer.isBuffer(fileData)) {
+          expect(events).to.deep.equal([])
+          expect(fileData.equals(data)).to.equal(true)
+        } else {
+          expect(events[0]).to.deep.include({type: 'stream-start', key: 'FILE_DATA'})
+          expect(events.at(-1)).to.deep.equal({type: 'stream-end', length: data.length})
+          const streamed = Buffer.concat(events.flatMap((event) => (event.type === 'stream-data' ? [event.chunk] : [])))
+          expect(streamed.equals(data)).to.equal(true)
+          expect(fileData).to.be.instanceOf(StreamedBytes)
+          expect((fileData as StreamedBytes).length).to.equal(data.length)
+        }
+
         dict.delete('FILE_DATA')
         expect(typed(dict)).to.deep.equal(typed(others))
       }),

@@ -1,4 +1,4 @@
-import {readFileSync} from 'node:fs'
+import {existsSync, readFileSync} from 'node:fs'
 import path from 'node:path'
 
 import {expect} from 'chai'
@@ -10,7 +10,17 @@ import {Op, type OpName, opName} from '../../src/core/protocol/opcodes.js'
 import {DEFAULT_PICKLE_LIMITS, decodePickle} from '../../src/core/protocol/pickle-decoder.js'
 import {python} from '../fixtures/pickle/typed-values.js'
 
-const doc = readFileSync(path.join(__dirname, '..', '..', 'docs', 'protocol.md'), 'utf8')
+/** The repository's docs/protocol.md, whether this file runs from test/unit or compiled from dist/test/unit. */
+function docPath(): string {
+  for (let dir = __dirname, i = 0; i < 6; dir = path.dirname(dir), i++) {
+    const candidate = path.join(dir, 'docs', 'protocol.md')
+    if (existsSync(candidate)) return candidate
+  }
+
+  throw new Error(`docs/protocol.md not found above ${__dirname}`)
+}
+
+const doc = readFileSync(docPath(), 'utf8')
 
 /** The text of the `## title` section, up to the next `## `. */
 function section(title: string): string {
