@@ -4,7 +4,7 @@ import fc from 'fast-check'
 import {Op} from '../../src/core/protocol/opcodes.js'
 import {encodeLong, encodePickle, type PickleProtocol} from '../../src/core/protocol/pickle-encoder.js'
 import {PickleTuple, type PickleValue, StreamedBytes} from '../../src/core/protocol/values.js'
-import {loadWithPython, pickleDict, python, typed} from '../fixtures/pickle/typed-values.js'
+import {loadWithPython, pickleDict, python, type Typed, typed} from '../fixtures/pickle/typed-values.js'
 
 const PROTOCOLS: PickleProtocol[] = [2, 3, 4, 5]
 
@@ -123,29 +123,41 @@ const CASES: Array<[string, PickleValue]> = [
 
 describe('pickle-encoder', () => {
   describe('CPython loads our output to equal values of the same types', () => {
-    for (const protocol of PROTOCOLS) {
+    // One python3 for the whole describe: starting it costs more than loading every pickle below.
+    const plainObject = {COMMAND: 'LIST', VERSION: 1n, ratio: 1, nested: {a: [1n, 1]}}
+    const randomValues = fc.sample(pickleDict, {numRuns: 300, seed: 20_240_601})
+    let loaded: Typed[] = []
+    let pickles: Buffer[] = []
+    before(() => {
+      pickles = [
+        ...PROTOCOLS.flatMap((protocol) => CASES.map(([, value]) => encodePickle(value, {protocol}))),
+        ...PROTOCOLS.flatMap((protocol) => randomValues.map((value) => encodePickle(value, {protocol}))),
+        encodePickle(plainObject),
+      ]
+      loaded = loadWithPython(pickles)
+      expect(loaded).to.have.length(pickles.length)
+    })
+
+    for (const [p, protocol] of PROTOCOLS.entries()) {
       it(`at protocol ${protocol}`, () => {
-        const loaded = loadWithPython(CASES.map(([, value]) => encodePickle(value, {protocol})))
         for (const [index, [name, value]] of CASES.entries()) {
-          expect(loaded[index], name).to.deep.equal(typed(value))
+          expect(loaded[p * CASES.length + index], name).to.deep.equal(typed(value))
         }
       })
     }
 
     it('for 300 random dicts at every protocol', () => {
-      const values = fc.sample(pickleDict, {numRuns: 300, seed: 20_240_601})
-      const pickles = PROTOCOLS.flatMap((protocol) => values.map((value) => encodePickle(value, {protocol})))
-      const loaded = loadWithPython(pickles)
-      for (const [index, pickle] of pickles.entries()) {
-        const value = values[index % values.length]
-        expect(loaded[index], `protocol ${pickle[1]} value ${index % values.length}`).to.deep.equal(typed(value))
+      const start = PROTOCOLS.length * CASES.length
+      for (const [index, value] of Array.from({length: PROTOCOLS.length}, () => randomValues)
+        .flat()
+        .entries()) {
+        const where = `protocol ${pickles[start + index][1]} value ${index % randomValues.length}`
+        expect(loaded[start + index], where).to.deep.equal(typed(value))
       }
     })
 
     it('reads a plain object as a dict of its own keys, a JS number as a float', () => {
-      const value = {COMMAND: 'LIST', VERSION: 1n, ratio: 1, nested: {a: [1n, 1]}}
-      const [loaded] = loadWithPython([encodePickle(value)])
-      expect(loaded).to.deep.equal([
+      expect(loaded.at(-1)).to.deep.equal([
         'dict',
         [
           [
@@ -211,14 +223,27 @@ for line in sys.stdin:
       ].includes(name),
     )
     distinct.push(['empty bytes', new Map([['FILE_DATA', Buffer.alloc(0)]])])
+    // At protocol 2 CPython memoizes the _codecs.encode global and 'latin1' for a second bytes value.
+    const casesAt = (protocol: PickleProtocol) =>
+      protocol === 2 ? distinct.filter(([name]) => name !== 'bytes of 255 and 256') : distinct
+    let lines: string[] = []
+    before(() => {
+      const input = PROTOCOLS.flatMap((protocol) =>
+        casesAt(protocol).map(([, value]) => encodePickle(value, {protocol}).toString('base64')),
+      )
+      lines = python(script, input.join('\n') + '\n')
+        .toString()
+        .trim()
+        .split('\n')
+      expect(lines).to.have.length(input.length)
+    })
+
+    let offset = 0
     for (const protocol of PROTOCOLS) {
+      const first = offset
+      offset += casesAt(protocol).length
       it(`at protocol ${protocol}`, () => {
-        // At protocol 2 CPython memoizes the _codecs.encode global and 'latin1' for a second bytes value.
-        const cases = protocol === 2 ? distinct.filter(([name]) => name !== 'bytes of 255 and 256') : distinct
-        const input = cases.map(([, value]) => encodePickle(value, {protocol}).toString('base64')).join('\n') + '\n'
-        const lines = python(script, input).toString().trim().split('\n')
-        expect(lines).to.have.length(cases.length)
-        for (const [index, [name]] of cases.entries()) expect(lines[index], name).to.equal('same')
+        for (const [index, [name]] of casesAt(protocol).entries()) expect(lines[first + index], name).to.equal('same')
       })
     }
   })
