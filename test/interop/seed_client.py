@@ -9,7 +9,9 @@ pickle.loads, as the seed does, so it is for tests against a trusted server only
 Usage: seed_client.py --port N [--host H] [--protocol 0..5] [--endian native|big|little]
                       [--per-request] [--version] < script.json
 
-The script is a JSON list of operations:
+The script is a JSON list of operations, or {"sessions": [{"protocol": 0, "endian": "big", "per_request": true,
+"version": false, "ops": [...]}, ...]} to run several sessions in one process (each line then carries
+"session": its index; Python starts slowly on some machines). Operations:
   {"op": "PUT", "name": "cat.png", "path": "/tmp/cat.png"}   (or "data_hex": "89504e47...")
   {"op": "GET", "name": "cat.png"}
   {"op": "LIST"}
@@ -112,22 +114,49 @@ def main():
     parser.add_argument('--version', action='store_true', help='add VERSION = 1 as iss clients do')
     parser.add_argument('--timeout', type=float, default=30.0)
     args = parser.parse_args()
-    fmt = FORMATS[args.endian]
     script = json.load(sys.stdin)
+    if isinstance(script, dict):
+        for index, session in enumerate(script['sessions']):
+            run_session(
+                args.host,
+                args.port,
+                session['ops'],
+                protocol=session.get('protocol', args.protocol),
+                fmt=FORMATS[session.get('endian', args.endian)],
+                per_request=session.get('per_request', args.per_request),
+                version=session.get('version', args.version),
+                timeout=args.timeout,
+                tag={'session': index},
+            )
+    else:
+        run_session(
+            args.host,
+            args.port,
+            script,
+            protocol=args.protocol,
+            fmt=FORMATS[args.endian],
+            per_request=args.per_request,
+            version=args.version,
+            timeout=args.timeout,
+            tag={},
+        )
 
+
+def run_session(host, port, ops, protocol, fmt, per_request, version, timeout, tag):
     sock = None
-    for op in script:
+    for op in ops:
         if sock is None:
-            sock = socket.create_connection((args.host, args.port), timeout=args.timeout)
+            sock = socket.create_connection((host, port), timeout=timeout)
         try:
-            send_message(sock, fmt, build(op, args.version), args.protocol)
+            send_message(sock, fmt, build(op, version), protocol)
             line = describe(recv_message(sock, fmt))
         except (ConnectionError, OSError) as error:
             line = {'error': type(error).__name__, 'message': str(error)}
             sock.close()
             sock = None
+        line.update(tag)
         print(json.dumps(line), flush=True)
-        if args.per_request and sock is not None:
+        if per_request and sock is not None:
             sock.close()
             sock = None
     if sock is not None:
