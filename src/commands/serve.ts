@@ -1,4 +1,4 @@
-import {Command, Flags} from '@oclif/core'
+import {Command, Flags, type Interfaces} from '@oclif/core'
 import {isIP} from 'node:net'
 import {join} from 'node:path'
 
@@ -24,7 +24,13 @@ const EXIT_LOCAL = 2
 const EXIT_START = 3
 
 const size = Flags.custom<number>({
-  parse: async (input) => parseByteSize(input),
+  async parse(input) {
+    try {
+      return parseByteSize(input)
+    } catch (error) {
+      throw Object.assign(new Error((error as Error).message), {oclif: {exit: EXIT_LOCAL}})
+    }
+  },
 })
 
 /** True for addresses only this machine can reach. */
@@ -96,6 +102,14 @@ export default class Serve extends Command {
     'log-level': Flags.option({options: LOG_LEVELS, default: 'info', env: 'ISS_SERVE_LOG_LEVEL'})({
       description: 'Level of the JSON request log on stdout.',
     }),
+  }
+
+  /** oclif's parse errors exit 1; usage errors are 2 in iss (DESIGN.md). */
+  protected override async catch(error: Interfaces.CommandError): Promise<unknown> {
+    if ((error as {parse?: unknown}).parse !== undefined) {
+      ;(error as {oclif?: {exit?: number}}).oclif = {...(error as {oclif?: object}).oclif, exit: EXIT_LOCAL}
+    }
+    return super.catch(error)
   }
 
   async run(): Promise<void> {
