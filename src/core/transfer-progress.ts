@@ -20,6 +20,8 @@ export function formatBytes(bytes: number): string {
 
 /** A progress bar for one transfer, as a TransferObserver; `stop()` clears it. */
 export interface TransferProgress extends TransferObserver {
+  start(total: number): void
+  update(done: number): void
   stop(): void
 }
 

@@ -304,3 +304,33 @@ describe('iss client failures without a working server', function () {
     expect(size.stderr).to.contain('12abc')
   })
 })
+
+describe('iss put against iss serve with a small --max-size', function () {
+  this.timeout(60_000)
+  let work: string
+  let server: RunningServer
+
+  before(async () => {
+    work = tempDir('e2e-limit')
+    mkdirSync(path.join(work, 'store'))
+    server = await startIssServer(path.join(work, 'store'), ['--max-size', '1MiB'])
+  })
+
+  after(async () => {
+    await server?.stop()
+    removeDir(work)
+  })
+
+  it('an image over the limit gets the server ERROR (exit 1); the next file still goes through', async () => {
+    writeFileSync(path.join(work, 'big.png'), pngBytes(3 * 1024 * 1024))
+    writeFileSync(path.join(work, 'small.png'), pngBytes(1000))
+    const result = await runCli(['put', 'big.png', 'small.png', '--json', '-p', String(server.port)], {cwd: work})
+    expect(result.code, result.stderr).to.equal(1)
+    const {results} = JSON.parse(result.stdout)
+    // Refused from the frame header alone, before the server has seen VERSION: a seed-style ERROR, no CODE.
+    expect(results.map((r: {status: string}) => r.status)).to.deep.equal(['error', 'ok'])
+    expect(results[0].source).to.equal('server')
+    expect(results[0].message).to.contain('over the limit')
+    expect(readdirSync(path.join(work, 'store'))).to.include('small.png')
+  })
+})

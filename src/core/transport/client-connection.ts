@@ -9,6 +9,9 @@ import type {Message} from '../protocol/message.js'
 import {MessageReader, type ReaderEvent} from '../protocol/message-reader.js'
 import {encodeFrame, encodeStreamingFrame, type OutgoingMessage} from '../protocol/message-writer.js'
 
+/** Error codes after which a server closes the connection. */
+const CLOSING_CODES = new Set(['E_MALFORMED', 'E_TOO_LARGE', 'E_BUSY', 'E_TIMEOUT', 'E_SHUTTING_DOWN'])
+
 /** How a client connection failed, for the one line a user sees and for `--json`. */
 export type ConnectionFailure =
   'refused' | 'timeout' | 'reset' | 'closed' | 'unresolved' | 'unreachable' | 'protocol' | 'failed'
@@ -313,6 +316,11 @@ export class ClientConnection {
             if (pending.sink) await pending.sink.write(message.FILE_DATA)
             pending.received += message.FILE_DATA.length
             pending.observer?.update?.(pending.received)
+          }
+          // An ERROR to a frame the server could not read as our request (no COMMAND echoed, or a frame-level
+          // code) means it is closing this connection: the next request goes on a new one.
+          if (message.STATUS === 'ERROR' && (message.COMMAND === null || CLOSING_CODES.has(message.CODE ?? ''))) {
+            this.outOfStep = true
           }
           pending.settled = true
           pending.resolve(message)
