@@ -104,6 +104,11 @@ export default class Serve extends Command {
     }),
   }
 
+  /** One unwrapped line on stderr, so that it can be grepped whatever the terminal width. */
+  private warnLine(message: string): void {
+    process.stderr.write(`iss serve: warning: ${message}\n`)
+  }
+
   /** oclif's parse errors exit 1; usage errors are 2 in iss (DESIGN.md). */
   protected override async catch(error: Interfaces.CommandError): Promise<unknown> {
     if ((error as {parse?: unknown}).parse !== undefined) {
@@ -138,7 +143,7 @@ export default class Serve extends Command {
       if (error instanceof StartupError) this.error(error.message, {exit: EXIT_LOCAL})
       this.error(`cannot open the store ${config.storage}: ${(error as Error).message}`, {exit: EXIT_START})
     }
-    for (const line of server.refused) this.warn(line)
+    for (const line of server.refused) this.warnLine(line)
 
     let address
     try {
@@ -163,12 +168,12 @@ export default class Serve extends Command {
       logger.info({command: declaration.command, plugin: declaration.plugin, module: declaration.modulePath}, 'handler')
     }
     if (!isLoopback(config.host)) {
-      this.warn(
+      this.warnLine(
         `listening on ${config.host}, not loopback: anyone who can reach this address can read and write the store ` +
           '(there is no authentication)',
       )
     }
-    if (!config.fsync) this.warn('--no-fsync: images are not flushed to disk before OK; a crash can lose them')
+    if (!config.fsync) this.warnLine('--no-fsync: images are not flushed to disk before OK; a crash can lose them')
 
     await new Promise<void>((resolve) => {
       const stop = (signal: NodeJS.Signals) => {
