@@ -28,6 +28,8 @@ export interface GetResult {
 }
 
 export default class Get extends ProtocolCommand<typeof Get> {
+  static override summary = 'Download images from an iss server, never leaving a partial file.'
+
   static override description =
     'Download images from an iss server. Each image streams into a hidden temporary file beside its target and ' +
     'is renamed into place only when complete, so an interrupted download never leaves a partial file under the ' +

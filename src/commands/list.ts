@@ -11,6 +11,8 @@ export interface ListResult {
 }
 
 export default class List extends ProtocolCommand<typeof List> {
+  static override summary = 'List the images stored on an iss server.'
+
   static override description =
     "List the images stored on an iss server, one name per line. For an empty store, prints the server's message. " +
     'Exit codes: 0 listed, 1 the server answered ERROR, 3 connection or protocol failure.'

@@ -33,6 +33,8 @@ interface Checked {
 }
 
 export default class Put extends ProtocolCommand<typeof Put> {
+  static override summary = 'Upload JPEG and PNG images to an iss server.'
+
   static override description =
     'Upload JPEG and PNG images to an iss server. Each file is checked locally first (exists, is a regular file, ' +
     'has a .jpg, .jpeg or .png extension, is not empty, starts like its type), then streams from disk over one ' +
