@@ -161,19 +161,24 @@ describe('iss get against a hostile server', function () {
     expect(readdirSync(out)).to.deep.equal(['cat.png'])
   })
 
-  it('removes the part file on SIGINT mid-GET and exits 130', async () => {
-    server = await hostileServer((socket) => {
-      const {head} = encodeStreamingFrame({COMMAND: 'GET', STATUS: 'OK', DETAILS: null, FILENAME: 'cat.png'}, 10_000)
-      socket.write(Buffer.concat([head, PNG.subarray(0, 1500)]))
+  for (const [signal, code] of [
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const) {
+    it(`removes the part file on ${signal} mid-GET and exits ${code}`, async () => {
+      server = await hostileServer((socket) => {
+        const {head} = encodeStreamingFrame({COMMAND: 'GET', STATUS: 'OK', DETAILS: null, FILENAME: 'cat.png'}, 10_000)
+        socket.write(Buffer.concat([head, PNG.subarray(0, 1500)]))
+      })
+      const child = spawnCli(['get', 'cat.png', '-o', out, '-p', String(server.port)], {cwd: work})
+      const done = collect(child, 20_000)
+      await waitFor(() => readdirSync(out).some((name) => name.endsWith('.part')))
+      child.kill(signal)
+      const result = await done
+      expect(result.code, result.stderr).to.equal(code)
+      expect(readdirSync(out)).to.deep.equal([])
     })
-    const child = spawnCli(['get', 'cat.png', '-o', out, '-p', String(server.port)], {cwd: work})
-    const done = collect(child, 20_000)
-    await waitFor(() => readdirSync(out).some((name) => name.endsWith('.part')))
-    child.kill('SIGINT')
-    const result = await done
-    expect(result.code, result.stderr).to.equal(130)
-    expect(readdirSync(out)).to.deep.equal([])
-  })
+  }
 
   it('after SIGKILL mid-GET nothing is under the final name, and the next get sweeps the part file', async () => {
     server = await hostileServer((socket) => {
