@@ -23,6 +23,9 @@ export default class List extends ProtocolCommand<typeof List> {
     {command: '<%= config.bin %> <%= command.id %> --json', description: 'As JSON: {"names": [...], "message": null}.'},
   ]
 
+  // A listing carries no image: 16 MiB of FILE_DATA allows a 32 MiB frame, about a million names.
+  protected override defaultMaxSize = 16 * 1024 * 1024
+
   async run(): Promise<ListResult> {
     const response = await this.request({COMMAND: 'LIST'})
     if (response.STATUS === 'ERROR') {

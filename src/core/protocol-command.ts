@@ -91,8 +91,8 @@ interface Failure {
  * `this.args` parsed, one connection per command run (`connect`, `request`), and the one mapping of
  * failures to a single line and an exit code.
  *
- * A subclass declares its own `static flags` and `args`; a flag named `max-size` (bytes) bounds what
- * responses may carry. Item results set the exit code with `recordExitCode`; whole-command failures are
+ * A subclass declares its own `static flags` and `args`; a flag named `max-size` (bytes), or else
+ * `defaultMaxSize`, bounds what responses may carry. Item results set the exit code with `recordExitCode`; whole-command failures are
  * thrown (ConnectionError, UsageError, UnsupportedCommandError, IssError) and reported here.
  */
 export abstract class ProtocolCommand<T extends typeof Command> extends Command {
@@ -133,6 +133,11 @@ export abstract class ProtocolCommand<T extends typeof Command> extends Command 
   protected args!: CommandArgs<T>
   /** Every positional argument, for commands with `static strict = false` (NAME...). */
   protected argList!: string[]
+  /**
+   * Largest FILE_DATA a response may carry when the command has no --max-size flag; the frame limit derives
+   * from it. A command whose responses carry no image lowers it, so a hostile peer cannot make it buffer much.
+   */
+  protected defaultMaxSize = DEFAULT_MAX_SIZE
   /** Shown under `partial` in the --json error object when a command fails midway. */
   protected partialResult: unknown
   private connection: ClientConnection | undefined
@@ -150,7 +155,7 @@ export abstract class ProtocolCommand<T extends typeof Command> extends Command 
     const previous = this.connection?.failureReason
     if (isConnectionError(previous) && previous.kind === 'protocol') throw previous
     this.connection?.close()
-    const maxSize = (this.flags as {'max-size'?: number})['max-size'] ?? DEFAULT_MAX_SIZE
+    const maxSize = (this.flags as {'max-size'?: number})['max-size'] ?? this.defaultMaxSize
     this.connection = await ClientConnection.connect({
       byteOrder: this.flags['frame-endian'] as ByteOrder,
       host: this.flags.host,

@@ -99,6 +99,20 @@ describe('iss get against a hostile server', function () {
     expectNothingWritten()
   })
 
+  it('iss list refuses a frame of 100 MiB from its header (a listing has no image in it)', async () => {
+    server = await hostileServer((socket) => {
+      const header = Buffer.alloc(4)
+      header.writeUInt32BE(100 * 1024 * 1024)
+      socket.write(Buffer.concat([header, Buffer.alloc(64 * 1024)]))
+    })
+    const started = Date.now()
+    const result = await runCli(['list', '-p', String(server.port)], {cwd: work})
+    expectOneLineFailure(result)
+    // Refused at once, not after waiting (--timeout, 30 s) for the rest of the frame.
+    expect(Date.now() - started).to.be.below(10_000)
+    expect(result.stderr).to.contain('over the limit')
+  })
+
   it('refuses FILE_DATA over --max-size as it is announced', async () => {
     const big = 64 * 1024 * 1024
     server = await hostileServer((socket) => {
