@@ -30,11 +30,21 @@ function summarizeProfile(dir, limit = 12) {
       totalUs += delta
     }
   }
+  // Idle is time spent waiting (for the disk, the peer, or the next request): shares are of busy time.
+  const idleUs = selfUs.get('(idle)') ?? 0
+  const busyUs = totalUs - idleUs
   const top = [...selfUs.entries()]
+    .filter(([fn]) => fn !== '(idle)')
     .sort((a, b) => b[1] - a[1])
     .slice(0, limit)
-    .map(([fn, us]) => ({fn, ms: Math.round(us / 1000), share: totalUs ? us / totalUs : 0}))
-  return {files: files.map((f) => path.join(dir, f)), totalMs: Math.round(totalUs / 1000), top}
+    .map(([fn, us]) => ({fn, ms: Math.round(us / 1000), share: busyUs ? us / busyUs : 0}))
+  return {
+    files: files.map((f) => path.join(dir, f)),
+    totalMs: Math.round(totalUs / 1000),
+    idleMs: Math.round(idleUs / 1000),
+    busyMs: Math.round(busyUs / 1000),
+    top,
+  }
 }
 
 function shorten(url) {

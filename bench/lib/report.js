@@ -41,7 +41,7 @@ function largeTable(large) {
   ]
   const rows = large.rows.map((r) =>
     note(r)
-      ? [r.label, r.policy ?? '', note(r), '', '', '', '', '', '']
+      ? [r.label, r.policy ?? '', '-', '', '', '', '', '', note(r)]
       : [
           r.label,
           r.policy,
@@ -72,7 +72,7 @@ function smallTable(small) {
   ]
   const rows = small.rows.map((r) =>
     note(r)
-      ? [r.label, r.policy ?? '', note(r), '', '', '', '', '', '']
+      ? [r.label, r.policy ?? '', '-', '', '', '', '', '', note(r)]
       : [
           r.label,
           r.policy,
@@ -92,7 +92,7 @@ function listTable(list) {
   const title = `3. LIST with ${list.count.toLocaleString('en-US')} stored images (fresh connection per request; median)`
   const headers = ['server', 'median ms', 'iss time / this', 'response bytes', 'names seen', 'notes']
   const rows = list.rows.map((r) => {
-    if (note(r)) return [r.label, note(r), '', '', '', '']
+    if (note(r)) return [r.label, '-', '', '', '', note(r)]
     const notes = []
     if (r.serverStartMs !== undefined) notes.push(`start incl. index ${fmt.int(r.serverStartMs)} ms`)
     if (r.cliMedianMs)
@@ -249,7 +249,9 @@ function profileText(profile) {
         lines.push(`  ${phase} ${side}: no profile written`)
         continue
       }
-      lines.push(`  ${phase} ${side}: ${summary.totalMs} ms sampled`)
+      lines.push(
+        `  ${phase} ${side}: ${summary.totalMs} ms sampled, ${summary.idleMs} ms idle; busy time by function (self):`,
+      )
       for (const entry of summary.top.slice(0, 8))
         lines.push(`    ${(entry.share * 100).toFixed(1).padStart(5)}%  ${entry.ms} ms  ${entry.fn}`)
     }

@@ -14,7 +14,7 @@ async function runCli(ctx) {
   if (missing) return {skipped: missing}
   const store = path.join(ctx.tmp, 'cli-store')
   fs.rmSync(store, {recursive: true, force: true})
-  seedStore(store, 3)
+  await seedStore(store, 3)
   const port = await freePort()
   const server = await startIss({storage: store, port, logDir: ctx.tmp})
   const commands = [

@@ -62,6 +62,7 @@ function once(port, proto, keep = false) {
 }
 
 async function series(ctx, port, proto, runs) {
+  // The anchors are context, not targets: fewer runs keep nginx's seconds-long autoindex affordable.
   const first = await once(port, proto, true)
   const samples = []
   for (let i = 0; i < runs && !ctx.expired(); i++) samples.push(await once(port, proto))
@@ -75,8 +76,9 @@ async function runList(ctx) {
   fs.rmSync(store, {recursive: true, force: true})
   ctx.log(`list: seeding ${count} PNG files`)
   const seedStarted = Date.now()
-  seedStore(store, count)
+  await seedStore(store, count)
   const seedMs = Date.now() - seedStarted
+  ctx.log(`list: seeded in ${seedMs} ms`)
   const rows = []
   try {
     const missing = issMissing()
@@ -91,7 +93,8 @@ async function runList(ctx) {
         const startMs = Date.now() - started
         const result = await series(ctx, port, 'iss', runs)
         if (result.first.status !== 'OK') throw new Error(`LIST answered ${result.first.status}`)
-        const cliRuns = Math.min(runs, ctx.opts.cliRuns, 5)
+        // Printing every name is the CLI's cost, not LIST's: two runs show it without eating the budget.
+        const cliRuns = Math.min(runs, ctx.opts.cliRuns, 2)
         const cli = []
         let lines = null
         for (let i = 0; i < cliRuns && !ctx.expired(); i++) {
@@ -133,7 +136,8 @@ async function runList(ctx) {
         logDir: ctx.tmp,
       })
       try {
-        const result = await series(ctx, port, 'iss', runs)
+        const result = await series(ctx, port, 'iss', Math.min(runs, 5))
+        ctx.log(`list: Python seed ${result.medianMs?.toFixed(1)} ms`)
         rows.push({
           id: 'python-seed',
           label: 'Python seed LIST (os.listdir, pickle)',
@@ -160,7 +164,8 @@ async function runList(ctx) {
         port,
       })
       try {
-        const result = await series(ctx, port, 'http', runs)
+        const result = await series(ctx, port, 'http', Math.min(runs, 5))
+        ctx.log(`list: nginx autoindex ${result.medianMs?.toFixed(1)} ms`)
         rows.push({
           id: 'nginx',
           label: 'nginx autoindex (JSON, stats every file)',
@@ -174,6 +179,7 @@ async function runList(ctx) {
       }
     }
   } finally {
+    ctx.log('list: removing the seeded store')
     fs.rmSync(store, {recursive: true, force: true})
   }
   const iss = rows.find((r) => r.id === 'iss')
