@@ -95,7 +95,8 @@ export default class Serve extends Command {
       min: 0,
     }),
     fsync: Flags.boolean({
-      description: 'fsync each image before answering OK. --no-fsync is UNSAFE (a crash can lose stored images); benchmarks only.',
+      description:
+        'fsync each image before answering OK. --no-fsync is UNSAFE (a crash can lose stored images); benchmarks only.',
       default: true,
       allowNo: true,
     }),
@@ -114,6 +115,7 @@ export default class Serve extends Command {
     if ((error as {parse?: unknown}).parse !== undefined) {
       ;(error as {oclif?: {exit?: number}}).oclif = {...(error as {oclif?: object}).oclif, exit: EXIT_LOCAL}
     }
+
     return super.catch(error)
   }
 
@@ -143,6 +145,7 @@ export default class Serve extends Command {
       if (error instanceof StartupError) this.error(error.message, {exit: EXIT_LOCAL})
       this.error(`cannot open the store ${config.storage}: ${(error as Error).message}`, {exit: EXIT_START})
     }
+
     for (const line of server.refused) this.warnLine(line)
 
     let address
@@ -160,19 +163,22 @@ export default class Serve extends Command {
       this.error(`cannot listen on ${config.host}:${config.port}: ${why}`, {exit: EXIT_START})
     }
 
-    const shown = address.family === 'IPv6' ? `[${address.address}]:${address.port}` : `${address.address}:${address.port}`
+    const shown =
+      address.family === 'IPv6' ? `[${address.address}]:${address.port}` : `${address.address}:${address.port}`
     this.log(`iss serve listening on ${shown}`)
     this.log(`store: ${server.store.describe()}`)
     for (const declaration of server.registry.declarations()) {
       this.log(`serves ${declaration.command} (plugin ${declaration.plugin})`)
       logger.info({command: declaration.command, plugin: declaration.plugin, module: declaration.modulePath}, 'handler')
     }
+
     if (!isLoopback(config.host)) {
       this.warnLine(
         `listening on ${config.host}, not loopback: anyone who can reach this address can read and write the store ` +
           '(there is no authentication)',
       )
     }
+
     if (!config.fsync) this.warnLine('--no-fsync: images are not flushed to disk before OK; a crash can lose them')
 
     await new Promise<void>((resolve) => {
@@ -182,6 +188,7 @@ export default class Serve extends Command {
         logger.info({signal}, 'shutting down')
         void server.close().finally(resolve)
       }
+
       process.on('SIGINT', stop)
       process.on('SIGTERM', stop)
     })

@@ -22,10 +22,11 @@ const UNITS: Readonly<Record<string, number>> = {
  */
 export function parseByteSize(text: string): number {
   const match = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(text)
-  const unit = match ? UNITS[match[2]!.toLowerCase()] : undefined
+  const unit = match ? UNITS[match[2].toLowerCase()] : undefined
   if (!match || unit === undefined) {
     throw new RangeError(`'${text}' is not a size; use a number of bytes or a unit such as 256MiB, 1GiB or 10MB`)
   }
+
   const bytes = Math.floor(Number(match[1]) * unit)
   if (!Number.isSafeInteger(bytes)) throw new RangeError(`'${text}' is too large`)
   return bytes
@@ -40,5 +41,6 @@ export function formatByteSize(bytes: number): string {
     value /= 1024
     unit++
   }
+
   return `${value} ${units[unit]}`
 }

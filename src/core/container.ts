@@ -47,10 +47,13 @@ export function createServerContainer(services: ServerServices): DependencyConta
         )
       }
     }
+
     container.register(handlerToken(declaration.command), {
-      useFactory: (c) => new (cls as unknown as new (...deps: unknown[]) => CommandHandler)(...inject.map((t) => c.resolve(t))),
+      useFactory: (c) =>
+        new (cls as unknown as new (...deps: unknown[]) => CommandHandler)(...inject.map((t) => c.resolve(t))),
     })
   }
+
   return container
 }
 
@@ -59,4 +62,3 @@ export function resolveHandler(container: DependencyContainer, command: string):
   const token = handlerToken(command)
   return container.isRegistered(token) ? container.resolve<CommandHandler>(token) : undefined
 }
-

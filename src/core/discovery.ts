@@ -40,12 +40,20 @@ function readDeclaration(plugin: PluginRecord): IssDeclaration | null {
   const iss = plugin.pjson.iss
   if (iss === undefined) return null
   if (typeof iss !== 'object' || iss === null) {
-    throw new StartupError('ISS_BAD_HANDLER', `Plugin '${plugin.name}': the "iss" key of package.json must be an object`)
+    throw new StartupError(
+      'ISS_BAD_HANDLER',
+      `Plugin '${plugin.name}': the "iss" key of package.json must be an object`,
+    )
   }
+
   const {sdkApi, handlers} = iss as {sdkApi?: unknown; handlers?: unknown}
   if (typeof handlers !== 'object' || handlers === null || Array.isArray(handlers)) {
-    throw new StartupError('ISS_BAD_HANDLER', `Plugin '${plugin.name}': "iss.handlers" must map COMMAND to a module path`)
+    throw new StartupError(
+      'ISS_BAD_HANDLER',
+      `Plugin '${plugin.name}': "iss.handlers" must map COMMAND to a module path`,
+    )
   }
+
   for (const [command, path] of Object.entries(handlers)) {
     if (!COMMAND_PATTERN.test(command) || typeof path !== 'string') {
       throw new StartupError(
@@ -55,13 +63,13 @@ function readDeclaration(plugin: PluginRecord): IssDeclaration | null {
       )
     }
   }
+
   return {sdkApi: String(sdkApi), handlers: handlers as Record<string, string>}
 }
 
 function isHandlerClass(value: unknown): value is CommandHandlerClass {
   return (
-    typeof value === 'function' &&
-    typeof (value as {prototype?: {handle?: unknown}}).prototype?.handle === 'function'
+    typeof value === 'function' && typeof (value as {prototype?: {handle?: unknown}}).prototype?.handle === 'function'
   )
 }
 
@@ -76,6 +84,7 @@ function loadHandlerClass(plugin: PluginRecord, command: string, modulePath: str
       {cause: error},
     )
   }
+
   // CommonJS from tsc puts the class on `default`; plain JS may assign module.exports directly.
   const candidate = (loaded as {default?: unknown})?.default ?? loaded
   if (!isHandlerClass(candidate)) {
@@ -84,10 +93,15 @@ function loadHandlerClass(plugin: PluginRecord, command: string, modulePath: str
       `Plugin '${plugin.name}': ${modulePath} must default-export a handler class with a handle() method`,
     )
   }
+
   const inject = (candidate as {inject?: unknown}).inject
-  if (inject !== undefined && (!Array.isArray(inject) || !inject.every((token) => typeof token === 'symbol'))) {
-    throw new StartupError('ISS_BAD_HANDLER', `Plugin '${plugin.name}': ${command} handler's static inject must list tokens`)
+  if (inject !== undefined && (!Array.isArray(inject) || inject.some((token) => typeof token !== 'symbol'))) {
+    throw new StartupError(
+      'ISS_BAD_HANDLER',
+      `Plugin '${plugin.name}': ${command} handler's static inject must list tokens`,
+    )
   }
+
   return candidate
 }
 
@@ -108,16 +122,19 @@ export function discoverHandlers(plugins: readonly PluginRecord[], load: ModuleL
       )
       continue
     }
+
     for (const [command, relativePath] of Object.entries(declaration.handlers)) {
       const modulePath = resolve(plugin.root, relativePath)
       const inside = relative(plugin.root, modulePath)
       if (inside.startsWith('..') || isAbsolute(inside)) {
         throw new StartupError('ISS_BAD_HANDLER', `Plugin '${plugin.name}': ${command} handler path leaves the plugin`)
       }
+
       registry.assertUnclaimed(command, plugin.name)
       const handlerClass = loadHandlerClass(plugin, command, modulePath, load)
       registry.add({command, plugin: plugin.name, modulePath, handlerClass})
     }
   }
+
   return {registry, refused}
 }

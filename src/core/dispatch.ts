@@ -49,11 +49,13 @@ function isDiskFull(error: unknown): boolean {
 export function errorReply(error: unknown, request: FailedRequest, logger?: Logger): Reply {
   let issError: IssError
   if (isIssError(error)) issError = error
-  else if (isDiskFull(error)) issError = new IssError(ErrorCode.NO_SPACE, 'Not enough disk space on server', {cause: error})
+  else if (isDiskFull(error))
+    issError = new IssError(ErrorCode.NO_SPACE, 'Not enough disk space on server', {cause: error})
   else {
     logger?.error({err: error, command: request.command, filename: request.filename}, 'internal error')
     issError = errors.internal(error)
   }
+
   const message: Omit<OutgoingMessage, 'FILE_DATA'> = {
     COMMAND: request.command,
     STATUS: 'ERROR',
@@ -63,7 +65,8 @@ export function errorReply(error: unknown, request: FailedRequest, logger?: Logg
   if (request.versioned) {
     message.extra = {CODE: issError.code, ...(issError.extra as Record<string, PickleValue>)}
   }
-  return {message, fileData: null, status: 'ERROR', code: issError.code, fatal: issError.fatal === true}
+
+  return {message, fileData: null, status: 'ERROR', code: issError.code, fatal: issError.fatal}
 }
 
 /**
@@ -106,7 +109,8 @@ export class Dispatcher {
         DETAILS: response.details ?? null,
         FILENAME: response.filename === undefined ? message.FILENAME : response.filename,
       }
-      if (request.versioned && response.extra && Object.keys(response.extra).length > 0) reply.extra = {...response.extra}
+      if (request.versioned && response.extra && Object.keys(response.extra).length > 0)
+        reply.extra = {...response.extra}
       return {message: reply, fileData: response.fileData ?? null, status: 'OK', code: null, fatal: false}
     } catch (error) {
       return errorReply(error, request, this.logger)

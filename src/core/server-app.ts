@@ -68,10 +68,12 @@ export async function createIssServer(options: IssServerOptions): Promise<IssSer
       hooks: {
         // The exact size is not known from the stream's start (at protocols 0 to 2 only an upper
         // bound is), so the store checks size and free space as the bytes arrive.
-        openUpload: () => store.beginUpload(),
-        dispatch: (request) => dispatcher.dispatch(request),
+        openUpload: async () => store.beginUpload(),
+        dispatch: async (request) => dispatcher.dispatch(request),
         errorReply: (error, request) => errorReply(error, request, logger),
-        onRequestDone: (entry) => logRequest(logger, entry),
+        onRequestDone(entry) {
+          logRequest(logger, entry)
+        },
       },
     })
     let closing: Promise<void> | null = null
@@ -80,9 +82,9 @@ export async function createIssServer(options: IssServerOptions): Promise<IssSer
       store,
       refused,
       transport,
-      listen: () => transport.listen(config.port, config.host),
-      close() {
-        closing ??= transport.close(config.shutdownGraceMs).finally(() => store.close())
+      listen: async () => transport.listen(config.port, config.host),
+      async close() {
+        closing ??= transport.close(config.shutdownGraceMs).finally(async () => store.close())
         return closing
       },
     }

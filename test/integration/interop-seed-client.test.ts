@@ -25,7 +25,7 @@ interface Line {
 }
 
 /** Runs the seed client with a script (asynchronously: the server runs in this process); one line per operation. */
-function runClient(port: number, script: object[] | object, args: string[] = []): Promise<Line[]> {
+async function runClient(port: number, script: object[] | object, args: string[] = []): Promise<Line[]> {
   return new Promise((resolve, reject) => {
     const child = spawn('python3', [CLIENT, '--port', String(port), '--timeout', '20', ...args])
     let stdout = ''
@@ -36,8 +36,16 @@ function runClient(port: number, script: object[] | object, args: string[] = [])
     child.on('error', reject)
     child.on('close', (code) => {
       clearTimeout(timer)
-      if (code !== 0) reject(new Error(`seed_client.py exited ${code}: ${stderr}`))
-      else resolve(stdout.trim().split('\n').map((line) => JSON.parse(line) as Line))
+      if (code === 0) {
+        resolve(
+          stdout
+            .trim()
+            .split('\n')
+            .map((line) => JSON.parse(line) as Line),
+        )
+      } else {
+        reject(new Error(`seed_client.py exited ${code}: ${stderr}`))
+      }
     })
     child.stdin.end(JSON.stringify(script))
   })
@@ -56,10 +64,21 @@ describe('interop: a Python client written from the seed against iss serve', fun
   const sessions: Array<{title: string; protocol: number; endian: string; per_request: boolean}> = []
   for (const protocol of [0, 1, 2, 3, 4, 5]) {
     sessions.push(
-      {title: `protocol ${protocol}, one request per connection, native byte order`, protocol, endian: 'native', per_request: true},
-      {title: `protocol ${protocol}, many requests on one connection, big-endian`, protocol, endian: 'big', per_request: false},
+      {
+        title: `protocol ${protocol}, one request per connection, native byte order`,
+        protocol,
+        endian: 'native',
+        per_request: true,
+      },
+      {
+        title: `protocol ${protocol}, many requests on one connection, big-endian`,
+        protocol,
+        endian: 'big',
+        per_request: false,
+      },
     )
   }
+
   /** Lines of every session, by session index. Python starts slowly here, so one process runs them all. */
   let results: Line[][] = []
 
@@ -86,6 +105,7 @@ describe('interop: a Python client written from the seed against iss serve', fun
     const lines = await runClient(running.port, script)
     results = sessions.map((_, i) => lines.filter((line) => (line as {session?: number}).session === i))
   })
+
   after(async () => {
     await running?.stop()
     rmSync(files, {recursive: true, force: true})
@@ -93,35 +113,42 @@ describe('interop: a Python client written from the seed against iss serve', fun
 
   for (const [i, session] of sessions.entries()) {
     it(`PUT, GET, LIST at pickle ${session.title}`, () => {
-      const lines = results[i]!
+      const lines = results[i]
       expect(lines).to.have.length(7)
       for (const line of lines) expect(line.keys, JSON.stringify(line)).to.deep.equal(SEED_KEYS)
       const [put1, put2, duplicate, get1, get2, missing, list] = lines
 
-      for (const put of [put1!, put2!]) {
+      for (const put of [put1, put2]) {
         expect(put.STATUS).to.equal('OK')
-        expect(put.types).to.deep.equal({COMMAND: 'str', STATUS: 'str', DETAILS: 'str', FILENAME: 'str', FILE_DATA: 'NoneType'})
+        expect(put.types).to.deep.equal({
+          COMMAND: 'str',
+          STATUS: 'str',
+          DETAILS: 'str',
+          FILENAME: 'str',
+          FILE_DATA: 'NoneType',
+        })
       }
-      expect(put2!.FILENAME).to.equal(`S${i}-Picture.JPG`)
 
-      expect(duplicate!.STATUS).to.equal('ERROR')
-      expect(duplicate!.DETAILS).to.equal(`File 's${i}-photo.png' already exists on server`)
-      expect(duplicate!.FILENAME).to.equal(`S${i}-PHOTO.png`)
+      expect(put2.FILENAME).to.equal(`S${i}-Picture.JPG`)
 
-      expect(get1!.STATUS).to.equal('OK')
-      expect(get1!.types!.FILE_DATA).to.equal('bytes')
-      expect(get1!.sha256).to.equal(sha256(photo))
-      expect(get2!.FILENAME).to.equal(`S${i}-Picture.JPG`)
-      expect(get2!.sha256).to.equal(sha256(picture))
-      expect(get2!.length).to.equal(picture.length)
+      expect(duplicate.STATUS).to.equal('ERROR')
+      expect(duplicate.DETAILS).to.equal(`File 's${i}-photo.png' already exists on server`)
+      expect(duplicate.FILENAME).to.equal(`S${i}-PHOTO.png`)
 
-      expect(missing!.STATUS).to.equal('ERROR')
-      expect(missing!.types!.DETAILS).to.equal('str')
-      expect(missing!.types!.FILE_DATA).to.equal('NoneType')
+      expect(get1.STATUS).to.equal('OK')
+      expect(get1.types!.FILE_DATA).to.equal('bytes')
+      expect(get1.sha256).to.equal(sha256(photo))
+      expect(get2.FILENAME).to.equal(`S${i}-Picture.JPG`)
+      expect(get2.sha256).to.equal(sha256(picture))
+      expect(get2.length).to.equal(picture.length)
 
-      expect(list!.STATUS).to.equal('OK')
-      expect(list!.types!.DETAILS).to.equal('list')
-      expect(list!.DETAILS).to.include.members([`s${i}-photo.png`, `S${i}-Picture.JPG`])
+      expect(missing.STATUS).to.equal('ERROR')
+      expect(missing.types!.DETAILS).to.equal('str')
+      expect(missing.types!.FILE_DATA).to.equal('NoneType')
+
+      expect(list.STATUS).to.equal('OK')
+      expect(list.types!.DETAILS).to.equal('list')
+      expect(list.DETAILS).to.include.members([`s${i}-photo.png`, `S${i}-Picture.JPG`])
     })
   }
 
@@ -133,23 +160,33 @@ describe('interop: a Python client written from the seed against iss serve', fun
         [
           {op: 'LIST'},
           {op: 'PUT', name: 'x.png', data_hex: png(100).toString('hex')},
-          {op: 'RAW', message: {COMMAND: 'STAT', STATUS: 'REQUEST', DETAILS: null, FILENAME: 'x.png', FILE_DATA: null, VERSION: 1}},
+          {
+            op: 'RAW',
+            message: {
+              COMMAND: 'STAT',
+              STATUS: 'REQUEST',
+              DETAILS: null,
+              FILENAME: 'x.png',
+              FILE_DATA: null,
+              VERSION: 1,
+            },
+          },
           {op: 'RAW', message: {COMMAND: 'STAT', STATUS: 'REQUEST', DETAILS: null, FILENAME: 'x.png', FILE_DATA: null}},
           {op: 'PUT', name: 'y.png', data_hex: ''},
           {op: 'LIST'},
         ],
         ['--endian', 'little', '--version'],
       )
-      expect(lines[0]!.DETAILS).to.equal('No files on server')
-      expect(lines[0]!.types!.DETAILS).to.equal('str')
-      expect(lines[1]!.STATUS).to.equal('OK')
-      expect(lines[2]!.keys).to.deep.equal([...SEED_KEYS, 'CODE', 'COMMANDS'])
-      expect(lines[2]!.CODE).to.equal('E_UNKNOWN_COMMAND')
-      expect(lines[2]!.COMMANDS).to.deep.equal(['GET', 'LIST', 'PUT'])
-      expect(lines[2]!.types!.COMMANDS).to.equal('list')
-      expect(lines[3]!.keys).to.deep.equal(SEED_KEYS)
-      expect(lines[4]!.CODE).to.equal('E_EMPTY')
-      expect(lines[5]!.DETAILS).to.deep.equal(['x.png'])
+      expect(lines[0].DETAILS).to.equal('No files on server')
+      expect(lines[0].types!.DETAILS).to.equal('str')
+      expect(lines[1].STATUS).to.equal('OK')
+      expect(lines[2].keys).to.deep.equal([...SEED_KEYS, 'CODE', 'COMMANDS'])
+      expect(lines[2].CODE).to.equal('E_UNKNOWN_COMMAND')
+      expect(lines[2].COMMANDS).to.deep.equal(['GET', 'LIST', 'PUT'])
+      expect(lines[2].types!.COMMANDS).to.equal('list')
+      expect(lines[3].keys).to.deep.equal(SEED_KEYS)
+      expect(lines[4].CODE).to.equal('E_EMPTY')
+      expect(lines[5].DETAILS).to.deep.equal(['x.png'])
     } finally {
       await empty.stop()
     }

@@ -5,13 +5,14 @@ import {createIssServer} from '../../src/core/server-app.js'
 import {corePlugin, loadModule} from './server-harness.js'
 
 async function main(): Promise<void> {
-  const config = JSON.parse(process.argv[2]!) as ServerConfig
+  const config = JSON.parse(process.argv[2]) as ServerConfig
   const server = await createIssServer({config, plugins: [corePlugin()], load: loadModule, lingerMs: 2000})
   const address = await server.listen()
   process.stdout.write(`PORT ${address.port}\n`)
   const stop = () => {
     void server.close().then(() => process.exit(0))
   }
+
   process.once('SIGTERM', stop)
   process.once('SIGINT', stop)
 }

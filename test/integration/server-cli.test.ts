@@ -21,9 +21,13 @@ function serve(args: string[], env: Record<string, string> = {}): Started {
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   const output = {stdout: '', stderr: ''}
-  child.stdout!.on('data', (chunk: Buffer) => (output.stdout += chunk.toString()))
-  child.stderr!.on('data', (chunk: Buffer) => (output.stderr += chunk.toString()))
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+  child.stdout.on('data', (chunk: Buffer) => (output.stdout += chunk.toString()))
+  child.stderr.on('data', (chunk: Buffer) => (output.stderr += chunk.toString()))
+  const exited = new Promise<number | null>((resolve) =>
+    child.on('exit', (code) => {
+      resolve(code)
+    }),
+  )
   return {child, output, exited}
 }
 
@@ -31,10 +35,11 @@ async function listeningPort(started: Started, timeoutMs = 20_000): Promise<numb
   const deadline = Date.now() + timeoutMs
   while (Date.now() < deadline) {
     const match = /listening on 127\.0\.0\.1:(\d+)/.exec(started.output.stdout)
-    if (match && /serves PUT/.test(started.output.stdout)) return Number(match[1])
+    if (match && started.output.stdout.includes('serves PUT')) return Number(match[1])
     if (started.child.exitCode !== null) break
     await new Promise((resolve) => setTimeout(resolve, 50))
   }
+
   throw new Error(`iss serve did not start: ${started.output.stdout}${started.output.stderr}`)
 }
 
@@ -42,15 +47,20 @@ describe('iss serve, the command', function () {
   this.timeout(60_000)
   let dir: string
   const children: ChildProcess[] = []
+
   before(function () {
-    if (!existsSync(join(REPO_ROOT, 'dist', 'src', 'commands', 'serve.js'))) {
-      console.log('      (skipped: the CLI is not built; run npm run build)')
-      this.skip()
+    if (existsSync(join(REPO_ROOT, 'dist', 'src', 'commands', 'serve.js'))) {
+      return
     }
+
+    console.log('      (skipped: the CLI is not built; run npm run build)')
+    this.skip()
   })
+
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'iss-serve-cli-'))
   })
+
   afterEach(() => {
     for (const child of children.splice(0)) child.kill('SIGKILL')
     rmSync(dir, {recursive: true, force: true})
@@ -65,6 +75,7 @@ describe('iss serve, the command', function () {
     for (const command of ['GET', 'LIST', 'PUT']) {
       expect(started.output.stdout).to.include(`serves ${command} (plugin image-sharing-service)`)
     }
+
     expect(started.output.stderr).to.not.match(/anyone who can reach/)
     expect((await roundTrip(port, request('PUT', 'a.png', png(500)))).STATUS).to.equal('OK')
     started.child.kill('SIGTERM')
@@ -85,9 +96,10 @@ describe('iss serve, the command', function () {
     const started = serve(['--port', '0', '--host', '0.0.0.0', '--storage', join(dir, 's')])
     children.push(started.child)
     const deadline = Date.now() + 20_000
-    while (!/serves PUT/.test(started.output.stdout) && Date.now() < deadline) {
+    while (!started.output.stdout.includes('serves PUT') && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 50))
     }
+
     expect(started.output.stderr).to.match(/anyone who can reach this address can read and write/)
     started.child.kill('SIGINT')
     expect(await started.exited).to.equal(0)

@@ -45,11 +45,17 @@ async function startChild(config: Partial<ServerConfig>): Promise<Child> {
     ...config,
   }
   const child = spawn(process.execPath, [...args, JSON.stringify(full)], {stdio: ['ignore', 'pipe', 'inherit']})
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+  const exited = new Promise<number | null>((resolve) =>
+    child.on('exit', (code) => {
+      resolve(code)
+    }),
+  )
   const port = await new Promise<number>((resolve, reject) => {
     let out = ''
-    const timer = setTimeout(() => reject(new Error('server child did not start')), 20_000)
-    child.stdout!.on('data', (chunk: Buffer) => {
+    const timer = setTimeout(() => {
+      reject(new Error('server child did not start'))
+    }, 20_000)
+    child.stdout.on('data', (chunk: Buffer) => {
       out += chunk.toString()
       const match = /PORT (\d+)/.exec(out)
       if (match) {
@@ -57,7 +63,9 @@ async function startChild(config: Partial<ServerConfig>): Promise<Child> {
         resolve(Number(match[1]))
       }
     })
-    child.on('exit', () => reject(new Error(`server child exited early: ${out}`)))
+    child.on('exit', () => {
+      reject(new Error(`server child exited early: ${out}`))
+    })
   })
   return {process: child, port, exited}
 }
@@ -65,19 +73,22 @@ async function startChild(config: Partial<ServerConfig>): Promise<Child> {
 describe('iss serve: nothing partial, ever', function () {
   this.timeout(90_000)
   const cleanup: Array<() => Promise<void> | void> = []
+
   afterEach(async () => {
     for (const step of cleanup.splice(0).reverse()) await step()
   })
 
   function tempStore(): string {
     const dir = mkdtempSync(join(tmpdir(), 'iss-durable-'))
-    cleanup.push(() => rmSync(dir, {recursive: true, force: true}))
+    cleanup.push(() => {
+      rmSync(dir, {recursive: true, force: true})
+    })
     return dir
   }
 
   it('a client that disconnects mid-upload leaves nothing visible and no temporary file', async () => {
     const running: RunningServer = await startServer({maxSize: 8 * 1024 * 1024})
-    cleanup.push(() => running.stop())
+    cleanup.push(async () => running.stop())
     const client = await RawClient.connect(running.port)
     const frame = encodeFrame(request('PUT', 'half.png', png(4 * 1024 * 1024)), {protocol: 4})
     await client.write(frame.subarray(0, frame.length / 2))
@@ -97,7 +108,7 @@ describe('iss serve: nothing partial, ever', function () {
     })
     const client = await RawClient.connect(first.port)
     const frame = encodeFrame(request('PUT', 'killed.png', png(8 * 1024 * 1024)), {protocol: 4})
-    await client.write(frame.subarray(0, frame.length - 1000))
+    await client.write(frame.subarray(0, -1000))
     expect(await eventually(() => tempFiles(storage).length === 1)).to.equal(true)
     first.process.kill('SIGKILL')
     await first.exited
@@ -144,15 +155,16 @@ describe('iss serve: nothing partial, ever', function () {
     try {
       execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', mountPoint], {stdio: 'pipe'})
     } catch (error) {
-      console.log(`      (skipped: cannot mount tmpfs: ${(error as Error).message.split('\n')[0]})`)
+      console.log(`      (skipped: cannot mount tmpfs: ${(error as Error).message.split('\n', 1)[0]})`)
       this.skip()
     }
+
     cleanup.push(() => {
       execFileSync('umount', [mountPoint])
     })
     mkdirSync(storage)
     const running = await startServer({storage, maxSize: 16 * 1024 * 1024})
-    cleanup.push(() => running.stop())
+    cleanup.push(async () => running.stop())
     const first = png(2 * 1024 * 1024, 1)
     expect((await roundTrip(running.port, request('PUT', 'first.png', first))).STATUS).to.equal('OK')
     const client = await RawClient.connect(running.port)

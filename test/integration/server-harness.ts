@@ -35,6 +35,7 @@ export const loadModule: ModuleLoader = (path) => {
   if (FROM_SOURCE && path.startsWith(distSrc)) {
     return require(join(REPO_ROOT, 'src', path.slice(distSrc.length)).replace(/\.js$/, '.ts'))
   }
+
   return require(path)
 }
 
@@ -50,7 +51,7 @@ export async function startServer(
   overrides: Partial<ServerConfig> = {},
   options: {lingerMs?: number; plugins?: PluginRecord[]} = {},
 ): Promise<RunningServer> {
-  const ownStorage = overrides.storage === undefined
+  const isOwnStorage = overrides.storage === undefined
   const storage = overrides.storage ?? mkdtempSync(join(tmpdir(), 'iss-server-'))
   const config: ServerConfig = {
     host: '127.0.0.1',
@@ -79,7 +80,7 @@ export async function startServer(
     storage,
     async stop() {
       await server.close()
-      if (ownStorage) rmSync(storage, {recursive: true, force: true})
+      if (isOwnStorage) rmSync(storage, {recursive: true, force: true})
     },
   }
 }
@@ -118,8 +119,9 @@ export class RawClient {
     streamKeys: [],
     limits: {maxStringBytes: 256 * 1024 * 1024, maxTotalBytes: 512 * 1024 * 1024},
   })
+
   private readonly messages: Message[] = []
-  private waiters: Array<() => void> = []
+  private readonly waiters: Array<() => void> = []
   closed = false
   error: Error | null = null
 
@@ -132,6 +134,7 @@ export class RawClient {
         this.error = error as Error
         socket.destroy()
       }
+
       for (const event of events) if (event.type === 'message') this.messages.push(event.message)
       this.wake()
     })
@@ -145,9 +148,11 @@ export class RawClient {
     })
   }
 
-  static connect(port: number): Promise<RawClient> {
+  static async connect(port: number): Promise<RawClient> {
     return new Promise((resolve, reject) => {
-      const socket = connect({port, host: '127.0.0.1'}, () => resolve(new RawClient(socket)))
+      const socket = connect({port, host: '127.0.0.1'}, () => {
+        resolve(new RawClient(socket))
+      })
       socket.once('error', reject)
     })
   }
@@ -156,10 +161,13 @@ export class RawClient {
     this.socket.write(encodeFrame(message, {protocol: options.protocol ?? 4, byteOrder: options.byteOrder ?? 'big'}))
   }
 
-  write(bytes: Buffer): Promise<void> {
+  async write(bytes: Buffer): Promise<void> {
     return new Promise((resolve) => {
       if (this.socket.write(bytes)) resolve()
-      else this.socket.once('drain', () => resolve())
+      else
+        this.socket.once('drain', () => {
+          resolve()
+        })
     })
   }
 
@@ -172,6 +180,7 @@ export class RawClient {
       if (left <= 0) throw new Error('no answer in time')
       await this.wait(left)
     }
+
     return this.messages.shift()!
   }
 
@@ -183,6 +192,7 @@ export class RawClient {
       if (left <= 0) return false
       await this.wait(left)
     }
+
     return true
   }
 
@@ -190,13 +200,14 @@ export class RawClient {
     this.socket.destroy()
   }
 
-  private wait(ms: number): Promise<void> {
+  private async wait(ms: number): Promise<void> {
     return new Promise((resolve) => {
       const timer = setTimeout(done, ms)
       function done() {
         clearTimeout(timer)
         resolve()
       }
+
       this.waiters.push(done)
     })
   }
@@ -224,5 +235,6 @@ export async function eventually(check: () => boolean | Promise<boolean>, timeou
     if (await check()) return true
     await new Promise((resolve) => setTimeout(resolve, 20))
   }
+
   return false
 }

@@ -12,6 +12,7 @@ function visible(dir: string): string[] {
 describe('iss serve: limits, timeouts and the connection limit', function () {
   this.timeout(60_000)
   let running: RunningServer | null = null
+
   afterEach(async () => {
     await running?.stop()
     running = null
@@ -40,6 +41,7 @@ describe('iss serve: limits, timeouts and the connection limit', function () {
       expect(answer.DETAILS).to.be.a('string').that.matches(/limit/)
       expect(await client.waitClosed()).to.equal(true)
     }
+
     expect(visible(running.storage)).to.deep.equal([])
     expect((await roundTrip(running.port, request('LIST'))).STATUS).to.equal('OK')
   })
@@ -47,7 +49,7 @@ describe('iss serve: limits, timeouts and the connection limit', function () {
   it('several hundred idle connections do not stop a new client, with or without the connection limit', async () => {
     for (const maxConnections of [1000, 50]) {
       running = await startServer({maxConnections})
-      const idle = await Promise.all(Array.from({length: 300}, () => RawClient.connect(running!.port)))
+      const idle = await Promise.all(Array.from({length: 300}, async () => RawClient.connect(running!.port)))
       try {
         const answer = await roundTrip(running.port, request('LIST'))
         expect(answer.STATUS, `max ${maxConnections}`).to.equal('OK')
@@ -59,6 +61,7 @@ describe('iss serve: limits, timeouts and the connection limit', function () {
       } finally {
         for (const client of idle) client.close()
       }
+
       await running.stop()
       running = null
     }
@@ -72,6 +75,7 @@ describe('iss serve: limits, timeouts and the connection limit', function () {
       const frame = encodeFrame(request('PUT', 'slow.png', png(10_000)), {protocol: 4})
       await client.write(frame.subarray(0, 100))
     }
+
     expect(await eventually(() => running!.server.transport.connectionCount === 2)).to.equal(true)
     for (const byteOrder of ['big', 'little'] as const) {
       const newcomer = await RawClient.connect(running.port)
@@ -81,6 +85,7 @@ describe('iss serve: limits, timeouts and the connection limit', function () {
       expect(answer.DETAILS).to.match(/busy/i)
       expect(await newcomer.waitClosed()).to.equal(true)
     }
+
     for (const client of busy) client.close()
     expect(await eventually(() => running!.server.transport.connectionCount === 0)).to.equal(true)
     expect((await roundTrip(running.port, request('LIST'))).STATUS).to.equal('OK')
@@ -107,6 +112,7 @@ describe('iss serve: limits, timeouts and the connection limit', function () {
       await client.write(frame.subarray(200 + i * 10, 210 + i * 10))
       await new Promise((resolve) => setTimeout(resolve, 100))
     }
+
     const answer = await client.read(1000)
     expect(answer.STATUS).to.equal('ERROR')
     expect(answer.DETAILS).to.match(/too slow/)

@@ -23,6 +23,7 @@ function writePlugin(root: string, name: string, handlers: Record<string, string
     writeFileSync(join(dir, `${command.toLowerCase()}.js`), body)
     declared[command] = `./${command.toLowerCase()}.js`
   }
+
   const pjson = {name, iss: {sdkApi, handlers: declared}}
   writeFileSync(join(dir, 'package.json'), JSON.stringify(pjson))
   return {name, root: dir, pjson}
@@ -51,10 +52,14 @@ function message(fields: Partial<Message>): Message {
 
 describe('handler discovery, container and dispatch', () => {
   let root: string
+
   beforeEach(() => {
     root = mkdtempSync(join(tmpdir(), 'iss-discovery-'))
   })
-  afterEach(() => rmSync(root, {recursive: true, force: true}))
+
+  afterEach(() => {
+    rmSync(root, {recursive: true, force: true})
+  })
 
   it('registers plain-JS handlers from a declaration and builds them with their injected tokens', async () => {
     const plugin = writePlugin(root, 'iss-plugin-echo', {ECHO})
@@ -72,7 +77,12 @@ describe('handler discovery, container and dispatch', () => {
     expect(container.resolve(Tokens.Store)).to.equal(store)
     const dispatcher = new Dispatcher(registry, (c) => resolveHandler(container, c))
     const signal = new AbortController().signal
-    const reply = await dispatcher.dispatch({message: message({COMMAND: 'ECHO', VERSION: 1}), upload: null, peer: 'p', signal})
+    const reply = await dispatcher.dispatch({
+      message: message({COMMAND: 'ECHO', VERSION: 1}),
+      upload: null,
+      peer: 'p',
+      signal,
+    })
     expect(reply.message).to.deep.equal({
       COMMAND: 'ECHO',
       STATUS: 'OK',
@@ -143,7 +153,12 @@ describe('handler discovery, container and dispatch', () => {
     const seed = await dispatcher.dispatch({message: message({COMMAND: 'NOPE'}), upload: null, peer: 'p', signal})
     expect(seed.message).to.not.have.property('extra')
     expect(seed.code).to.equal('E_UNKNOWN_COMMAND')
-    const status = await dispatcher.dispatch({message: message({COMMAND: 'ECHO', STATUS: 'OK'}), upload: null, peer: 'p', signal})
+    const status = await dispatcher.dispatch({
+      message: message({COMMAND: 'ECHO', STATUS: 'OK'}),
+      upload: null,
+      peer: 'p',
+      signal,
+    })
     expect(status.code).to.equal('E_BAD_STATUS')
     expect(status.message.DETAILS).to.equal(`A request must have STATUS 'REQUEST', not "OK"`)
   })

@@ -145,10 +145,18 @@ export class ServerConnection<U extends ConnectionUpload = ConnectionUpload> {
       streamKeys: ['FILE_DATA'],
     })
     socket.setNoDelay(true)
-    socket.on('data', (chunk: Buffer) => this.onData(chunk))
-    socket.on('end', () => this.onPeerEnd())
-    socket.on('error', () => this.destroy())
-    socket.on('close', () => this.onClosed())
+    socket.on('data', (chunk: Buffer) => {
+      this.onData(chunk)
+    })
+    socket.on('end', () => {
+      this.onPeerEnd()
+    })
+    socket.on('error', () => {
+      this.destroy()
+    })
+    socket.on('close', () => {
+      this.onClosed()
+    })
     this.armIdleTimer()
   }
 
@@ -193,10 +201,12 @@ export class ServerConnection<U extends ConnectionUpload = ConnectionUpload> {
       if (this.lingerBudget < 0) this.destroy()
       return
     }
+
     if (this.state !== 'open' || this.readerFailed) return
     if (this.firstBytes.length < FRAME_HEADER_BYTES) {
       this.firstBytes = Buffer.concat([this.firstBytes, chunk.subarray(0, FRAME_HEADER_BYTES - this.firstBytes.length)])
     }
+
     this.startRequest()
     const events: ReaderEvent[] = []
     try {
@@ -206,6 +216,7 @@ export class ServerConnection<U extends ConnectionUpload = ConnectionUpload> {
       this.readerFailed = true
       this.queue.push(...events, {type: 'fatal', error})
     }
+
     void this.pump()
   }
 
@@ -215,6 +226,7 @@ export class ServerConnection<U extends ConnectionUpload = ConnectionUpload> {
       this.destroy()
       return
     }
+
     // A half-closed peer still gets the answers to whole requests; a truncated frame gets nothing.
     if (this.reader.inFrame) this.destroy()
     else if (this.idle) this.endGracefully()
@@ -236,6 +248,7 @@ export class ServerConnection<U extends ConnectionUpload = ConnectionUpload> {
     } finally {
       this.pumping = false
     }
+
     if (this.state !== 'open') return
     if (!this.reader.inFrame && this.queue.length === 0) this.finishRequest()
     if (this.state === 'open') this.socket.resume()
@@ -243,31 +256,11 @@ export class ServerConnection<U extends ConnectionUpload = ConnectionUpload> {
 
   private async handle(event: QueuedEvent): Promise<void> {
     switch (event.type) {
-      case 'stream-start': {
-        this.upload = null
-        this.uploadError = null
-        try {
-          this.upload = await this.own(this.hooks.openUpload())
-          // An error on the sink (disk full) is answered when the message is complete.
-          this.upload.sink.on('error', (error) => {
-            this.uploadError ??= error
-          })
-        } catch (error) {
-          this.uploadError = error
-        }
-        return
-      }
-      case 'stream-data': {
-        this.requestBytes += event.chunk.length
-        await this.writeToUpload(event.chunk)
-        return
-      }
-      case 'stream-end':
-        return
       case 'message': {
         await this.answer(event.message, event.byteOrder)
         return
       }
+
       case 'rejected': {
         await this.dropUpload()
         const reply = this.hooks.errorReply(event.error, {
@@ -280,6 +273,33 @@ export class ServerConnection<U extends ConnectionUpload = ConnectionUpload> {
         if (reply.fatal || event.error.fatal) this.linger()
         return
       }
+
+      case 'stream-data': {
+        this.requestBytes += event.chunk.length
+        await this.writeToUpload(event.chunk)
+        return
+      }
+
+      case 'stream-end': {
+        return
+      }
+
+      case 'stream-start': {
+        this.upload = null
+        this.uploadError = null
+        try {
+          this.upload = await this.own(this.hooks.openUpload())
+          // An error on the sink (disk full) is answered when the message is complete.
+          this.upload.sink.on('error', (error) => {
+            this.uploadError ??= error
+          })
+        } catch (error) {
+          this.uploadError = error
+        }
+
+        return
+      }
+
       case 'fatal': {
         await this.dropUpload()
         const error = isIssError(event.error)
@@ -289,7 +309,6 @@ export class ServerConnection<U extends ConnectionUpload = ConnectionUpload> {
         await this.sendReply(reply, this.reader.byteOrder ?? guessByteOrder(this.firstBytes))
         this.report(reply, null, null)
         this.linger()
-        return
       }
     }
   }
@@ -297,11 +316,13 @@ export class ServerConnection<U extends ConnectionUpload = ConnectionUpload> {
   private async writeToUpload(chunk: Buffer): Promise<void> {
     const upload = this.upload
     if (!upload || this.uploadError !== null) return
-    let ok = true
+    let isOk = true
     this.uploadFlushed = new Promise((resolve) => {
-      ok = upload.sink.write(chunk, () => resolve())
+      isOk = upload.sink.write(chunk, () => {
+        resolve()
+      })
     })
-    if (!ok) await this.own(waitForDrain(upload.sink))
+    if (!isOk) await this.own(waitForDrain(upload.sink))
   }
 
   private async answer(message: Message, byteOrder: ByteOrder): Promise<void> {
@@ -322,14 +343,19 @@ export class ServerConnection<U extends ConnectionUpload = ConnectionUpload> {
         this.uploadError ??= error
       }
     }
-    const versioned = message.VERSION !== null
+
+    const isVersioned = message.VERSION !== null
     if (upload) await this.own(this.uploadFlushed)
     let reply: ConnectionReply
-    if (this.uploadError === null) {
-      reply = await this.own(this.hooks.dispatch({message, upload, peer: this.peer, signal: this.abort.signal}))
-    } else {
-      reply = this.hooks.errorReply(this.uploadError, {command: message.COMMAND, filename: message.FILENAME, versioned})
-    }
+    reply =
+      this.uploadError === null
+        ? await this.own(this.hooks.dispatch({message, upload, peer: this.peer, signal: this.abort.signal}))
+        : this.hooks.errorReply(this.uploadError, {
+            command: message.COMMAND,
+            filename: message.FILENAME,
+            versioned: isVersioned,
+          })
+
     this.uploadError = null
     // Whatever the handler did not publish is thrown away; abort after commit is a no-op.
     if (upload) await this.own(upload.abort().catch(() => {}))
@@ -355,6 +381,7 @@ export class ServerConnection<U extends ConnectionUpload = ConnectionUpload> {
       await this.write(encodeFrame({...reply.message, FILE_DATA: fileData}, options))
       return
     }
+
     const {head, tail} = encodeStreamingFrame(reply.message, fileData.length, options)
     let sent = 0
     try {
@@ -372,20 +399,22 @@ export class ServerConnection<U extends ConnectionUpload = ConnectionUpload> {
     } finally {
       fileData.stream.destroy()
     }
+
     // A file that changed length under us cannot be framed any more: the peer must not trust it.
     if (sent !== fileData.length) {
       this.destroy()
       return
     }
+
     await this.write(tail)
   }
 
   private async write(buffer: Buffer): Promise<void> {
     if (this.state === 'closed') return
-    const ok = this.socket.write(buffer, (error) => {
+    const isOk = this.socket.write(buffer, (error) => {
       if (!error) this.bytesOut += buffer.length
     })
-    if (!ok) await waitForDrain(this.socket)
+    if (!isOk) await waitForDrain(this.socket)
   }
 
   private report(reply: ConnectionReply, command: string | null, filename: string | null): void {
@@ -411,7 +440,9 @@ export class ServerConnection<U extends ConnectionUpload = ConnectionUpload> {
     this.requestBytes = 0
     this.clearIdleTimer()
     this.resetWindow()
-    this.rateTimer = setInterval(() => this.checkRate(), this.limits.rateWindowMs)
+    this.rateTimer = setInterval(() => {
+      this.checkRate()
+    }, this.limits.rateWindowMs)
     this.rateTimer.unref()
   }
 
@@ -427,12 +458,12 @@ export class ServerConnection<U extends ConnectionUpload = ConnectionUpload> {
 
   /** Runs our own work (disk, handler) and books its time, so the peer is not judged for it. */
   private async own<T>(promise: Promise<T>): Promise<T> {
-    const nested = this.ownBusySince !== null
-    if (!nested) this.ownBusySince = performance.now()
+    const isNested = this.ownBusySince !== null
+    if (!isNested) this.ownBusySince = performance.now()
     try {
       return await promise
     } finally {
-      if (!nested && this.ownBusySince !== null) {
+      if (!isNested && this.ownBusySince !== null) {
         this.ownBusyMs += performance.now() - this.ownBusySince
         this.ownBusySince = null
       }
@@ -459,6 +490,7 @@ export class ServerConnection<U extends ConnectionUpload = ConnectionUpload> {
       this.tooSlow()
       return
     }
+
     this.resetWindow()
   }
 
@@ -468,6 +500,7 @@ export class ServerConnection<U extends ConnectionUpload = ConnectionUpload> {
       this.destroy()
       return
     }
+
     const error = new IssError(
       ErrorCode.TIMEOUT,
       `Request too slow: less than ${this.limits.minRateBytes} bytes in ${this.limits.rateWindowMs} ms`,
@@ -509,10 +542,13 @@ export class ServerConnection<U extends ConnectionUpload = ConnectionUpload> {
     } catch {
       announced = 0
     }
+
     this.lingerBudget = announced + LINGER_SLACK_BYTES
     this.stopTimers()
     this.socket.end()
-    this.lingerTimer = setTimeout(() => this.destroy(), this.limits.lingerMs)
+    this.lingerTimer = setTimeout(() => {
+      this.destroy()
+    }, this.limits.lingerMs)
     this.lingerTimer.unref()
     if (this.peerEnded) this.destroy()
     else this.socket.resume()
@@ -525,7 +561,12 @@ export class ServerConnection<U extends ConnectionUpload = ConnectionUpload> {
     this.stopTimers()
     this.socket.end()
     // The peer normally answers our FIN with its own at once; do not wait for ever.
-    this.lingerTimer = setTimeout(() => this.destroy(), Math.min(this.limits.lingerMs, 2000))
+    this.lingerTimer = setTimeout(
+      () => {
+        this.destroy()
+      },
+      Math.min(this.limits.lingerMs, 2000),
+    )
     this.lingerTimer.unref()
     if (this.peerEnded) this.destroy()
     else this.socket.resume()
@@ -550,7 +591,7 @@ export class ServerConnection<U extends ConnectionUpload = ConnectionUpload> {
 }
 
 /** Resolves on 'drain', or when the stream closes or fails (the caller then sees the closed state). */
-function waitForDrain(stream: Writable | Socket): Promise<void> {
+async function waitForDrain(stream: Writable | Socket): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
       stream.off('drain', done)
@@ -558,6 +599,7 @@ function waitForDrain(stream: Writable | Socket): Promise<void> {
       stream.off('error', done)
       resolve()
     }
+
     stream.on('drain', done)
     stream.on('close', done)
     stream.on('error', done)

@@ -32,7 +32,9 @@ export class TransportServer<U extends ConnectionUpload = ConnectionUpload> {
 
   constructor(private readonly options: TransportOptions<U>) {
     // Half-open: a client may shut down its sending side and still read the answers.
-    this.net = createServer({allowHalfOpen: true, pauseOnConnect: false}, (socket) => this.accept(socket))
+    this.net = createServer({allowHalfOpen: true, pauseOnConnect: false}, (socket) => {
+      this.accept(socket)
+    })
   }
 
   /** Open connections, refused newcomers not included. */
@@ -40,9 +42,11 @@ export class TransportServer<U extends ConnectionUpload = ConnectionUpload> {
     return this.connections.size
   }
 
-  listen(port: number, host: string): Promise<AddressInfo> {
+  async listen(port: number, host: string): Promise<AddressInfo> {
     return new Promise((resolve, reject) => {
-      const onError = (error: Error) => reject(error)
+      const onError = (error: Error) => {
+        reject(error)
+      }
       this.net.once('error', onError)
       this.net.listen({port, host, exclusive: true}, () => {
         this.net.off('error', onError)
@@ -55,18 +59,30 @@ export class TransportServer<U extends ConnectionUpload = ConnectionUpload> {
    * Stops accepting, closes idle connections, lets requests in flight finish within `graceMs`, then
    * drops whatever is left. Safe to call more than once.
    */
-  close(graceMs: number): Promise<void> {
+  async close(graceMs: number): Promise<void> {
     this.closing ??= this.shutdown(graceMs)
     return this.closing
   }
 
   private async shutdown(graceMs: number): Promise<void> {
     const stopped = new Promise<void>((resolve) => {
-      if (!this.net.listening) resolve()
-      else this.net.close(() => resolve())
+      if (this.net.listening) {
+        this.net.close(() => {
+          resolve()
+        })
+      } else {
+        resolve()
+      }
     })
     const all = [...this.connections]
-    const finished = Promise.all(all.map((connection) => new Promise<void>((resolve) => connection.onClose(resolve))))
+    const finished = Promise.all(
+      all.map(
+        async (connection) =>
+          new Promise<void>((resolve) => {
+            connection.onClose(resolve)
+          }),
+      ),
+    )
     for (const connection of all) connection.shutdown()
     let timer: NodeJS.Timeout | undefined
     const deadline = new Promise<void>((resolve) => {
@@ -83,10 +99,12 @@ export class TransportServer<U extends ConnectionUpload = ConnectionUpload> {
       socket.destroy()
       return
     }
+
     if (this.connections.size >= this.options.maxConnections && !this.makeRoom()) {
       this.refuseBusy(socket)
       return
     }
+
     const connection = new ServerConnection(socket, this.options.limits, this.options.hooks)
     this.connections.add(connection)
     connection.onClose(() => this.connections.delete(connection))
@@ -98,6 +116,7 @@ export class TransportServer<U extends ConnectionUpload = ConnectionUpload> {
     for (const connection of this.connections) {
       if (connection.idle && (victim === null || connection.idleSince < victim.idleSince)) victim = connection
     }
+
     if (victim === null) return false
     // Its slot is free now, even while its FIN is on the way.
     this.connections.delete(victim)
@@ -115,11 +134,11 @@ export class TransportServer<U extends ConnectionUpload = ConnectionUpload> {
     const reply = hooks.errorReply(errors.busy(), {command: null, filename: null, versioned: false})
     let header = Buffer.alloc(0)
     let received = 0
-    let answered = false
+    let isAnswered = false
     let budget = 0
     const answer = () => {
-      if (answered) return
-      answered = true
+      if (isAnswered) return
+      isAnswered = true
       const byteOrder = guessByteOrder(header)
       const announced =
         header.length >= FRAME_HEADER_BYTES
@@ -139,17 +158,19 @@ export class TransportServer<U extends ConnectionUpload = ConnectionUpload> {
         code: reply.code,
       })
     }
+
     const headerTimer = setTimeout(answer, Math.min(BUSY_HEADER_WAIT_MS, limits.lingerMs))
     const lingerTimer = setTimeout(() => socket.destroy(), limits.lingerMs + BUSY_HEADER_WAIT_MS)
     headerTimer.unref()
     lingerTimer.unref()
     socket.on('data', (chunk: Buffer) => {
       received += chunk.length
-      if (!answered) {
+      if (!isAnswered) {
         header = Buffer.concat([header, chunk]).subarray(0, FRAME_HEADER_BYTES)
         if (header.length >= FRAME_HEADER_BYTES) answer()
         return
       }
+
       budget -= chunk.length
       if (budget < 0) socket.destroy()
     })
