@@ -21,7 +21,7 @@ const UNITS: Readonly<Record<string, number>> = {
  * Throws a RangeError with a readable message for anything else.
  */
 export function parseByteSize(text: string): number {
-  const match = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(text)
+  const match = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/iu.exec(text)
   const unit = match ? UNITS[match[2].toLowerCase()] : undefined
   if (!match || unit === undefined) {
     throw new RangeError(`'${text}' is not a size; use a number of bytes or a unit such as 256MiB, 1GiB or 10MB`)

@@ -34,7 +34,7 @@ export interface DiscoveryResult {
   readonly refused: string[]
 }
 
-const COMMAND_PATTERN = /^[A-Z][A-Z0-9_]{0,31}$/
+const COMMAND_PATTERN = /^[A-Z][A-Z0-9_]{0,31}$/u
 
 function readDeclaration(plugin: PluginRecord): IssDeclaration | null {
   const iss = plugin.pjson.iss

@@ -84,7 +84,13 @@ export async function createIssServer(options: IssServerOptions): Promise<IssSer
       transport,
       listen: async () => transport.listen(config.port, config.host),
       async close() {
-        closing ??= transport.close(config.shutdownGraceMs).finally(async () => store.close())
+        closing ??= (async () => {
+          try {
+            await transport.close(config.shutdownGraceMs)
+          } finally {
+            await store.close()
+          }
+        })()
         return closing
       },
     }

@@ -2,14 +2,10 @@ import type {CommandHandler, HandlerRequest, HandlerResponse} from '../core/hand
 import {familyOf, validateImageName} from '../core/images/names.js'
 import {matchesFamily} from '../core/images/sniff.js'
 import {errors} from '../core/protocol/errors.js'
-import type {ImageStore} from '../core/store/store.js'
-import {Tokens} from '../core/tokens.js'
-
 /** PUT: stores the request's FILE_DATA under FILENAME, never replacing an image of the same identity. */
 export default class PutHandler implements CommandHandler {
-  static readonly inject = [Tokens.Store]
-
-  constructor(private readonly store: ImageStore) {}
+  /** Nothing to inject: the upload the server hands over publishes itself. */
+  static readonly inject: readonly symbol[] = []
 
   async handle(request: HandlerRequest): Promise<HandlerResponse> {
     if (request.filename === null) throw errors.badName('None', 'a PUT needs a FILENAME')

@@ -346,8 +346,7 @@ export class ServerConnection<U extends ConnectionUpload = ConnectionUpload> {
 
     const isVersioned = message.VERSION !== null
     if (upload) await this.own(this.uploadFlushed)
-    let reply: ConnectionReply
-    reply =
+    const reply: ConnectionReply =
       this.uploadError === null
         ? await this.own(this.hooks.dispatch({message, upload, peer: this.peer, signal: this.abort.signal}))
         : this.hooks.errorReply(this.uploadError, {
@@ -358,7 +357,7 @@ export class ServerConnection<U extends ConnectionUpload = ConnectionUpload> {
 
     this.uploadError = null
     // Whatever the handler did not publish is thrown away; abort after commit is a no-op.
-    if (upload) await this.own(upload.abort().catch(() => {}))
+    if (upload) await this.own(upload.abort().catch(ignore))
     await this.sendReply(reply, byteOrder)
     this.report(reply, message.COMMAND, message.FILENAME)
     if (reply.fatal) this.linger()
@@ -368,7 +367,7 @@ export class ServerConnection<U extends ConnectionUpload = ConnectionUpload> {
     const upload = this.upload
     this.upload = null
     this.uploadError = null
-    if (upload) await upload.abort().catch(() => {})
+    if (upload) await upload.abort().catch(ignore)
   }
 
   // ---- output
@@ -536,12 +535,7 @@ export class ServerConnection<U extends ConnectionUpload = ConnectionUpload> {
     if (this.state !== 'open') return
     this.state = 'lingering'
     this.queue.length = 0
-    let announced = 0
-    try {
-      announced = this.reader.announcedRemaining
-    } catch {
-      announced = 0
-    }
+    const announced = this.reader.announcedRemaining
 
     this.lingerBudget = announced + LINGER_SLACK_BYTES
     this.stopTimers()
@@ -589,6 +583,9 @@ export class ServerConnection<U extends ConnectionUpload = ConnectionUpload> {
     for (const listener of this.closeListeners.splice(0)) listener()
   }
 }
+
+/** An abort that fails has nothing left to clean: the upload is gone either way. */
+function ignore(): void {}
 
 /** Resolves on 'drain', or when the stream closes or fails (the caller then sees the closed state). */
 async function waitForDrain(stream: Writable | Socket): Promise<void> {

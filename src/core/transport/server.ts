@@ -107,7 +107,9 @@ export class TransportServer<U extends ConnectionUpload = ConnectionUpload> {
 
     const connection = new ServerConnection(socket, this.options.limits, this.options.hooks)
     this.connections.add(connection)
-    connection.onClose(() => this.connections.delete(connection))
+    connection.onClose(() => {
+      this.connections.delete(connection)
+    })
   }
 
   /** Closes the longest-idle connection with no request in flight, as nginx does with keep-alive ones. */
@@ -160,7 +162,9 @@ export class TransportServer<U extends ConnectionUpload = ConnectionUpload> {
     }
 
     const headerTimer = setTimeout(answer, Math.min(BUSY_HEADER_WAIT_MS, limits.lingerMs))
-    const lingerTimer = setTimeout(() => socket.destroy(), limits.lingerMs + BUSY_HEADER_WAIT_MS)
+    const lingerTimer = setTimeout(() => {
+      socket.destroy()
+    }, limits.lingerMs + BUSY_HEADER_WAIT_MS)
     headerTimer.unref()
     lingerTimer.unref()
     socket.on('data', (chunk: Buffer) => {
@@ -178,7 +182,9 @@ export class TransportServer<U extends ConnectionUpload = ConnectionUpload> {
       answer()
       socket.destroy()
     })
-    socket.on('error', () => socket.destroy())
+    socket.on('error', () => {
+      socket.destroy()
+    })
     socket.on('close', () => {
       clearTimeout(headerTimer)
       clearTimeout(lingerTimer)
