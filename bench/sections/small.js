@@ -75,80 +75,112 @@ async function runSmall(ctx) {
     }
   }
 
-  const measure = async (id, label, policy, proto, op, port, cleanup) => {
-    const results = []
-    for (let run = 0; run < runs && !ctx.expired(); run++) {
-      results.push(await loadgen(ctx, {...base, proto, op, port, namePrefix: `${id}-r${run}`, maxOps}))
-      if (cleanup) cleanup()
-    }
-    const row = summarize(id, label, policy, results, {proto, op, ceiling: ceilings[`${proto}-${op}`] ?? null})
-    ctx.log(
-      `small: ${label}: ${row.opsPerSec?.toFixed(0)} ops/s, p99 ${row.p99Ms?.toFixed(1)} ms${row.errors ? `, ${row.errors} errors` : ''}`,
-    )
-    rows.push(row)
-  }
-
   const skipRow = (id, label, policy, reason) => {
     rows.push({id, label, policy, skipped: reason})
     ctx.log(`small: ${label}: skipped: ${reason}`)
   }
 
-  // nginx
-  const nginxSkip = ctx.opts.noNginx ? 'disabled (--no-nginx)' : ctx.nginx.binary ? null : ctx.nginx.reason
-  if (nginxSkip) {
-    skipRow('nginx-get', 'nginx GET', 'static file', nginxSkip)
-    skipRow('nginx-put', 'nginx WebDAV PUT', 'no fsync', nginxSkip)
-  } else {
-    const root = path.join(ctx.tmp, 'small-nginx-root')
-    fs.rmSync(root, {recursive: true, force: true})
-    fs.mkdirSync(root, {recursive: true})
-    fs.copyFileSync(data, path.join(root, GET_NAME))
-    const port = await freePort()
-    const server = await startNginx({binary: ctx.nginx.binary, dir: path.join(ctx.tmp, 'nginx-small'), root, port})
-    const clean = () => {
-      for (const name of fs.readdirSync(root)) if (name !== GET_NAME) fs.rmSync(path.join(root, name), {force: true})
-    }
-    try {
-      await measure('nginx-get', 'nginx GET', 'static file, sendfile', 'http', 'get', port)
-      await measure('nginx-put', 'nginx WebDAV PUT', 'no fsync (nginx has none)', 'http', 'put', port, clean)
-    } finally {
-      await server.stop()
+  // Every server up at once, then rounds of every case, so that the noise of a shared machine
+  // falls on iss and nginx alike. The first round always runs whole; the budget cuts later ones.
+  const cases = []
+  const servers = []
+  const dirs = []
+  try {
+    const nginxSkip = ctx.opts.noNginx ? 'disabled (--no-nginx)' : ctx.nginx.binary ? null : ctx.nginx.reason
+    if (nginxSkip) {
+      skipRow('nginx-get', 'nginx GET', 'static file', nginxSkip)
+      skipRow('nginx-put', 'nginx WebDAV PUT', 'no fsync', nginxSkip)
+    } else {
+      const root = path.join(ctx.tmp, 'small-nginx-root')
       fs.rmSync(root, {recursive: true, force: true})
-    }
-  }
-
-  // iss, with its default fsync and with --no-fsync
-  const missing = issMissing()
-  for (const fsync of [true, false]) {
-    const suffix = fsync ? '' : ' --no-fsync'
-    const ids = fsync ? ['iss-get', 'iss-put'] : ['iss-put-nofsync']
-    if (missing) {
-      for (const id of ids) skipRow(id, `iss ${id.includes('get') ? 'GET' : 'PUT'}${suffix}`, '', missing)
-      continue
-    }
-    const store = path.join(ctx.tmp, `small-iss-store${fsync ? '' : '-nofsync'}`)
-    fs.rmSync(store, {recursive: true, force: true})
-    fs.mkdirSync(store, {recursive: true})
-    fs.copyFileSync(data, path.join(store, GET_NAME))
-    const port = await freePort()
-    let server
-    try {
-      server = await startIss({storage: store, port, fsync, logDir: ctx.tmp})
-      if (fsync) await measure('iss-get', 'iss GET', 'read only', 'iss', 'get', port)
-      await measure(
-        fsync ? 'iss-put' : 'iss-put-nofsync',
-        `iss PUT${suffix}`,
-        fsync ? 'fsync file + directory (default)' : 'no fsync (--no-fsync)',
-        'iss',
-        'put',
-        port,
+      fs.mkdirSync(root, {recursive: true})
+      dirs.push(root)
+      fs.copyFileSync(data, path.join(root, GET_NAME))
+      const port = await freePort()
+      servers.push(await startNginx({binary: ctx.nginx.binary, dir: path.join(ctx.tmp, 'nginx-small'), root, port}))
+      const clean = () => {
+        for (const name of fs.readdirSync(root)) if (name !== GET_NAME) fs.rmSync(path.join(root, name), {force: true})
+      }
+      cases.push(
+        {id: 'nginx-get', label: 'nginx GET', policy: 'static file, sendfile', proto: 'http', op: 'get', port},
+        {
+          id: 'nginx-put',
+          label: 'nginx WebDAV PUT',
+          policy: 'no fsync (nginx has none)',
+          proto: 'http',
+          op: 'put',
+          port,
+          clean,
+        },
       )
-    } catch (error) {
-      for (const id of ids) if (!rows.some((r) => r.id === id)) skipRow(id, `iss ${id}`, '', `failed: ${error.message}`)
-    } finally {
-      await server?.stop()
-      fs.rmSync(store, {recursive: true, force: true})
     }
+    const missing = issMissing()
+    for (const fsync of [true, false]) {
+      const suffix = fsync ? '' : ' --no-fsync'
+      const mine = fsync
+        ? [
+            {id: 'iss-get', label: 'iss GET', policy: 'read only', op: 'get'},
+            {id: 'iss-put', label: 'iss PUT', policy: 'fsync file + directory (default)', op: 'put'},
+          ]
+        : [{id: 'iss-put-nofsync', label: 'iss PUT --no-fsync', policy: 'no fsync (--no-fsync)', op: 'put'}]
+      if (missing) {
+        for (const c of mine) skipRow(c.id, c.label, c.policy, missing)
+        continue
+      }
+      const store = path.join(ctx.tmp, `small-iss-store${suffix.replace(' --', '-')}`)
+      fs.rmSync(store, {recursive: true, force: true})
+      fs.mkdirSync(store, {recursive: true})
+      dirs.push(store)
+      fs.copyFileSync(data, path.join(store, GET_NAME))
+      const port = await freePort()
+      try {
+        servers.push(await startIss({storage: store, port, fsync, logDir: ctx.tmp}))
+        for (const c of mine) cases.push({...c, proto: 'iss', port})
+      } catch (error) {
+        for (const c of mine) skipRow(c.id, c.label, c.policy, `iss serve${suffix} did not start: ${error.message}`)
+      }
+    }
+    // nginx and iss alternate within a round: GETs, then PUTs.
+    cases.sort((a, b) => (a.op === b.op ? 0 : a.op === 'get' ? -1 : 1))
+    const results = new Map(cases.map((c) => [c.id, []]))
+    for (let run = 0; run < runs && (run === 0 || !ctx.expired()); run++) {
+      for (const c of cases) {
+        try {
+          results.get(c.id).push(
+            await loadgen(ctx, {
+              ...base,
+              proto: c.proto,
+              op: c.op,
+              port: c.port,
+              namePrefix: `${c.id}-r${run}`,
+              maxOps,
+            }),
+          )
+        } catch (error) {
+          c.failed = String(error.message ?? error)
+        }
+        c.clean?.()
+        const last = results.get(c.id).at(-1)
+        ctx.log(
+          `small: round ${run + 1}/${runs}: ${c.label}: ${last ? `${last.opsPerSec.toFixed(0)} ops/s, p99 ${last.p99Ms?.toFixed(1)} ms` : c.failed}`,
+        )
+      }
+    }
+    for (const c of cases) {
+      const list = results.get(c.id)
+      rows.push(
+        list.length > 0
+          ? summarize(c.id, c.label, c.policy, list, {
+              proto: c.proto,
+              op: c.op,
+              ceiling: ceilings[`${c.proto}-${c.op}`] ?? null,
+            })
+          : {id: c.id, label: c.label, policy: c.policy, failed: c.failed ?? 'no run finished'},
+      )
+    }
+  } finally {
+    for (const server of servers) await server.stop()
+    for (const dir of dirs) fs.rmSync(dir, {recursive: true, force: true})
   }
   fs.rmSync(data, {force: true})
 
