@@ -178,12 +178,17 @@ function targets(sections) {
     if (r) add(`${r.label} p99 <= 20 ms`, `${fmt.ms(r.p99Ms)} ms`, r.p99Ms <= 20)
   }
   const cli = sections.cli
-  const list = cli?.rows?.find((r) => r.id === 'list')
-  add(
-    '`iss list` <= `node -e 0` + 120 ms',
-    list ? `+${fmt.ms(list.overNodeMs)} ms` : 'not measured',
-    list ? list.overNodeMs <= 120 : null,
-  )
+  // Users run the packed CLI, which has a manifest; a git checkout has none. Both are shown.
+  for (const [id, where] of [
+    ['list-manifest', 'as packed, with manifest'],
+    ['list', 'git checkout, no manifest'],
+  ]) {
+    const list = cli?.rows?.find((r) => r.id === id)
+    if (list || id === 'list') {
+      const measured = list ? `+${fmt.ms(list.overNodeMs)} ms` : 'not measured'
+      add(`\`iss list\` <= \`node -e 0\` + 120 ms (${where})`, measured, list ? list.overNodeMs <= 120 : null)
+    }
+  }
   const listing = sections.list?.rows?.find((r) => r.id === 'iss' && !r.skipped && !r.failed)
   const count = sections.list?.count
   add(

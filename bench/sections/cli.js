@@ -6,7 +6,7 @@ const path = require('node:path')
 const {median, quantileSorted} = require('../lib/stats.js')
 const {seedStore} = require('../lib/files.js')
 const {freePort, runTimed} = require('../lib/procs.js')
-const {issMissing, runIss, startIss} = require('../lib/iss.js')
+const {ROOT, issMissing, packagedBin, runIss, startIss} = require('../lib/iss.js')
 
 async function runCli(ctx) {
   const runs = ctx.opts.cliRuns
@@ -19,6 +19,16 @@ async function runCli(ctx) {
   const server = await startIss({storage: store, port, logDir: ctx.tmp})
   const commands = [
     {id: 'node', label: 'node -e 0', run: () => runTimed(process.execPath, ['-e', '0'], {measureRss: false})},
+    {
+      // The floor of any oclif CLI: loading @oclif/core alone, with the same compile cache as bin/run.js.
+      id: 'oclif',
+      label: "node + require('@oclif/core')",
+      run: () =>
+        runTimed(process.execPath, ['-e', "require('node:module').enableCompileCache?.(); require('@oclif/core')"], {
+          measureRss: false,
+          cwd: ROOT,
+        }),
+    },
     {id: 'version', label: 'iss --version', run: () => runIss(['--version'], {measureRss: false})},
     {
       id: 'list',
@@ -26,6 +36,23 @@ async function runCli(ctx) {
       run: () => runIss(['list', '--port', String(port)], {measureRss: false}),
     },
   ]
+  const packaged = await packagedBin(path.join(ctx.tmp, 'packaged'))
+  if (packaged.bin) {
+    commands.push(
+      {
+        id: 'version-manifest',
+        label: 'iss --version, as packed (oclif manifest)',
+        run: () => runIss(['--version'], {measureRss: false, bin: packaged.bin}),
+      },
+      {
+        id: 'list-manifest',
+        label: 'iss list, as packed (oclif manifest)',
+        run: () => runIss(['list', '--port', String(port)], {measureRss: false, bin: packaged.bin}),
+      },
+    )
+  } else {
+    ctx.log(`cli: no packed variant: ${packaged.reason}`)
+  }
   const times = Object.fromEntries(commands.map((c) => [c.id, []]))
   try {
     // One unmeasured round fills the disk cache and Node's compile cache, as any second use would.
@@ -54,7 +81,7 @@ async function runCli(ctx) {
   })
   const node = rows[0].medianMs
   for (const row of rows) row.overNodeMs = row.medianMs !== null && node !== null ? row.medianMs - node : null
-  return {rows}
+  return {rows, packaged: packaged.bin ? 'measured' : packaged.reason}
 }
 
 module.exports = {runCli}
