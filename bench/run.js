@@ -42,9 +42,10 @@ const MODES = {
     connections: 64,
     listCount: 100_000,
     listRuns: 10,
-    cliRuns: 15,
+    cliRuns: 12,
     install: true,
-    budgets: {large: 240, small: 150, list: 90, cli: 60},
+    // Budgets stop new rounds (the first always runs): the whole default run stays under 10 minutes.
+    budgets: {large: 180, small: 120, list: 90, cli: 50},
   },
   long: {
     largeSize: GiB,
@@ -71,7 +72,7 @@ const USAGE = `Usage: npm run bench -- [options]
   --duration SECONDS   small-operation window per run
   --connections N      concurrent connections for small operations (default 64)
   --list-count N       images stored for LIST (default 100000)
-  --cli-runs N         runs per CLI command (default 15)
+  --cli-runs N         runs per CLI command (default 12)
   --profile            also run one iss PUT and GET under --cpu-prof and summarise it
   --no-nginx           skip nginx;  --no-install: never apt-get install nginx
   --no-python          skip the Python seed anchor
