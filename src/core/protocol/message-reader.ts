@@ -66,7 +66,7 @@ export class MessageReader {
   private overLimit = 0
   private bodyReceived = 0
   private decoder?: PickleDecoder
-  private failed?: unknown
+  private failed?: Error
   private remaining = 0
 
   constructor(options: MessageReaderOptions) {
@@ -113,8 +113,8 @@ export class MessageReader {
         }
       }
     } catch (error) {
-      this.failed = error
-      throw error
+      this.failed = error instanceof Error ? error : new Error(String(error))
+      throw this.failed
     }
   }
 

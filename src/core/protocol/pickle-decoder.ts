@@ -1,6 +1,6 @@
 import {ErrorCode, type ErrorCodeValue, IssError} from './errors.js'
 import {Op, opName} from './opcodes.js'
-import {type PickleDict, type PickleKey, PickleTuple, type PickleValue, StreamedBytes} from './values.js'
+import {type PickleDict, PickleTuple, type PickleValue, StreamedBytes} from './values.js'
 
 /**
  * Bounds on what one pickle may make the decoder hold. Sizes are decoded bytes (UTF-8 for str).
@@ -185,7 +185,7 @@ export class PickleDecoder {
   // The opcode in progress.
   private op = 0
   private opStart = 0
-  private fixed = Buffer.alloc(8)
+  private readonly fixed = Buffer.alloc(8)
   private fixedNeed = 0
   private fixedHave = 0
   private lineParts: Buffer[] = []
@@ -458,7 +458,13 @@ export class PickleDecoder {
       if (floor > this.limits.maxStreamBytes) throw this.tooLarge(key, floor, this.limits.maxStreamBytes)
       this.beginStream(place!)
       events.push({type: 'stream-start', key, maxLength: Math.min(length, this.limits.maxStreamBytes)})
-      this.data = {kind, length, remaining: length, parts: [], stream: {key, produced: 0, lead: 0}}
+      this.data = {
+        kind,
+        length,
+        remaining: length,
+        parts: [],
+        stream: {key, produced: 0, lead: 0},
+      }
     }
 
     this.state = S_DATA
@@ -479,12 +485,17 @@ export class PickleDecoder {
     return i + take
   }
 
-  /** UTF-8 to latin-1 for the str argument of _codecs.encode, streamed. */
+  /**
+   * UTF-8 to latin-1 for the str argument of _codecs.encode, streamed. Only 1-byte and C2/C3 2-byte
+   * sequences can be latin-1; a lead byte cut off at the end of a chunk waits in `lead`.
+   */
   private transcodeUtf8(piece: Buffer, stream: {key: string; produced: number; lead: number}, events: DecodeEvent[]) {
-    const out = Buffer.allocUnsafe(piece.length)
+    const n = piece.length
+    const out = Buffer.allocUnsafe(n + 1)
     let o = 0
     let lead = stream.lead
-    for (const byte of piece) {
+    for (let k = 0; k < n; k++) {
+      const byte = piece[k]
       if (lead !== 0) {
         if ((byte & 0xc0) !== 0x80) throw this.malformed('a str is not valid UTF-8')
         out[o++] = ((lead & 0x03) << 6) | (byte & 0x3f)
@@ -540,7 +551,7 @@ export class PickleDecoder {
         break
       }
 
-      default: {
+      case 'long': {
         this.push(signedLittleEndian(bytes), VALUE_COST + bytes.length)
       }
     }
@@ -586,7 +597,18 @@ export class PickleDecoder {
       }
     }
 
+    // Streamed, plain bytes are latin-1 already: copy runs up to the next backslash or the line's end.
+    const newline = out === undefined ? -1 : chunk.indexOf(0x0a, i)
+    const lineEnd = newline === -1 ? chunk.length : newline
     for (; i < chunk.length; i++) {
+      if (out !== undefined && text.mode === 0 && i < lineEnd) {
+        const found = chunk.subarray(i, lineEnd).indexOf(0x5c)
+        const runEnd = found === -1 ? lineEnd : i + found
+        o += chunk.copy(out, o, i, runEnd)
+        i = runEnd
+        if (i === chunk.length) break
+      }
+
       const byte = chunk[i]
       if (text.mode === 0) {
         if (byte === 0x0a) {
@@ -1213,7 +1235,7 @@ export class PickleDecoder {
 
       size += sizes[k] + this.sizeOf(value, sizes[k + 1])
       depth = Math.max(depth, this.depthOf(value))
-      dict.set(key as PickleKey, this.place(value))
+      dict.set(key, this.place(value))
     }
 
     this.grow(dict, size, depth)
