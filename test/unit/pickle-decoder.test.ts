@@ -6,7 +6,7 @@ import fc from 'fast-check'
 import {type DecodeEvent, decodePickle, PickleDecoder} from '../../src/core/protocol/pickle-decoder.js'
 import {type PickleValue, StreamedBytes} from '../../src/core/protocol/values.js'
 import {type GoldenVector, goldenVectors} from '../fixtures/pickle/golden.js'
-import {loadWithPython, typed} from '../fixtures/pickle/typed-values.js'
+import {loadWithPython, python, typed} from '../fixtures/pickle/typed-values.js'
 
 /** Limits that hold a 1 MiB bytes value even as the 1.5 MiB UTF-8 str of protocols 0 to 2. */
 const ROOMY = {maxStringBytes: 4 << 20, maxTotalBytes: 64 << 20}
@@ -310,6 +310,33 @@ describe('pickle-decoder', () => {
         bytes('\x80\x04}(\x8c\tFILE_DATA](C\x01beu.'),
       ]
       for (const data of cases) expect(decodeChunks([data]).events).to.deep.equal([])
+    })
+
+    it("after a dict value, holds a small FILE_DATA (it may be that dict's) and streams a large one", () => {
+      const pickles = python(String.raw`
+import base64, pickle
+for d in [{'X': {'a': 1}, 'FILE_DATA': b'small'}, {'X': {'a': 1}, 'FILE_DATA': b'x' * (2 << 20)},
+          {'FILE_DATA': None, 'NESTED': {'FILE_DATA': b'nested'}}, {'X': {}, 'FILE_DATA': b'after empty'}]:
+    for p in (1, 4, 5):
+        print(base64.b64encode(pickle.dumps(d, protocol=p)).decode())
+`)
+        .toString()
+        .trim()
+        .split('\n')
+        .map((line) => Buffer.from(line, 'base64'))
+      const kinds = pickles.map((data) => {
+        const decoded = decodeChunks([data])
+        const top = decoded.value as Map<string, PickleValue>
+        const fileData = top.get('FILE_DATA')
+        if (fileData instanceof StreamedBytes) return `streamed ${fileData.length}`
+        return Buffer.isBuffer(fileData) ? `held ${fileData.toString()}` : String(fileData)
+      })
+      expect(kinds).to.deep.equal([
+        ...Array(3).fill('held small'),
+        ...Array(3).fill(`streamed ${2 << 20}`),
+        ...Array(3).fill('null'),
+        ...Array(3).fill('held after empty'),
+      ])
     })
 
     it('returns after STOP and leaves the rest of the chunk', () => {
