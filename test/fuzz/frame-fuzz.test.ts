@@ -8,7 +8,7 @@ import {Rng} from './mutators.js'
 import {checkFrames} from './oracle.js'
 import {FRAME_REGRESSIONS} from './regressions.js'
 
-const FRAMES = Number(process.env.ISS_FUZZ_SHORT_FRAMES ?? 25_000)
+const FRAMES = Number(process.env.ISS_FUZZ_SHORT_FRAMES ?? 20_000)
 
 describe('fuzz: frame decoder (MessageReader)', function () {
   this.timeout(120_000)

@@ -9,8 +9,8 @@ import {checkPickle, errorOutcome, OracleFailure, subsetProblem} from './oracle.
 import {REGRESSIONS} from './regressions.js'
 
 /** Inputs of the short run inside npm test; `npm run fuzz` runs 1,000,000 and more. */
-const MUTATIONS = Number(process.env.ISS_FUZZ_SHORT_MUTATIONS ?? 70_000)
-const GRAMMAR = Number(process.env.ISS_FUZZ_SHORT_GRAMMAR ?? 25_000)
+const MUTATIONS = Number(process.env.ISS_FUZZ_SHORT_MUTATIONS ?? 60_000)
+const GRAMMAR = Number(process.env.ISS_FUZZ_SHORT_GRAMMAR ?? 20_000)
 
 describe('fuzz: pickle decoder and message validation', function () {
   this.timeout(180_000)
