@@ -36,7 +36,7 @@ const MODES = {
     largeSize: GiB,
     largeRuns: 3,
     pythonRuns: 1,
-    smallDuration: 4000,
+    smallDuration: 3000,
     smallWarmup: 1000,
     smallRuns: 3,
     connections: 64,

@@ -1,7 +1,7 @@
 'use strict'
 // Section 2: 100 KB PUTs (new names) and GETs with N concurrent connections for a bounded time,
 // iss against nginx (WebDAV PUT, static GET), all driven by the same load generator, which is
-// first measured alone against a server that does nothing, so that its ceiling is known.
+// also measured alone against servers that do nothing (in the same rounds), so that its ceiling is known.
 const fs = require('node:fs')
 const path = require('node:path')
 const {median, ratio} = require('../lib/stats.js')
@@ -50,31 +50,6 @@ async function runSmall(ctx) {
   const rows = []
   const ceilings = {}
 
-  ctx.log('small: load generator alone against a trivial server (its ceiling)')
-  for (const proto of ['iss', 'http']) {
-    for (const op of ['get', 'put']) {
-      const port = await freePort()
-      const server = await startServer({
-        name: `trivial ${proto} ${op}`,
-        command: process.execPath,
-        args: [path.join(BENCH, 'trivial-server.js'), String(port), proto, op, data],
-        port,
-        logDir: ctx.tmp,
-      })
-      try {
-        const result = await loadgen(ctx, {...base, proto, op, port, namePrefix: 'ceiling'})
-        ceilings[`${proto}-${op}`] = result.opsPerSec
-        rows.push(
-          summarize(`ceiling-${proto}-${op}`, `load generator alone, ${proto} ${op.toUpperCase()}`, 'nothing stored', [
-            result,
-          ]),
-        )
-      } finally {
-        await server.stop()
-      }
-    }
-  }
-
   const skipRow = (id, label, policy, reason) => {
     rows.push({id, label, policy, skipped: reason})
     ctx.log(`small: ${label}: skipped: ${reason}`)
@@ -86,6 +61,30 @@ async function runSmall(ctx) {
   const servers = []
   const dirs = []
   try {
+    // The load generator alone against servers that do nothing: its ceiling, in the same rounds.
+    for (const proto of ['iss', 'http']) {
+      for (const op of ['get', 'put']) {
+        const port = await freePort()
+        servers.push(
+          await startServer({
+            name: `trivial ${proto} ${op}`,
+            command: process.execPath,
+            args: [path.join(BENCH, 'trivial-server.js'), String(port), proto, op, data],
+            port,
+            logDir: ctx.tmp,
+          }),
+        )
+        cases.push({
+          id: `ceiling-${proto}-${op}`,
+          label: `load generator alone, ${proto} ${op.toUpperCase()}`,
+          policy: 'nothing stored',
+          proto,
+          op,
+          port,
+          ceiling: true,
+        })
+      }
+    }
     const nginxSkip = ctx.opts.noNginx ? 'disabled (--no-nginx)' : ctx.nginx.binary ? null : ctx.nginx.reason
     if (nginxSkip) {
       skipRow('nginx-get', 'nginx GET', 'static file', nginxSkip)
@@ -140,8 +139,9 @@ async function runSmall(ctx) {
         for (const c of mine) skipRow(c.id, c.label, c.policy, `iss serve${suffix} did not start: ${error.message}`)
       }
     }
-    // nginx and iss alternate within a round: GETs, then PUTs.
-    cases.sort((a, b) => (a.op === b.op ? 0 : a.op === 'get' ? -1 : 1))
+    // Within a round: the ceilings first, then nginx and iss alternating, GETs before PUTs.
+    const rank = (c) => (c.ceiling ? 0 : c.op === 'get' ? 1 : 2)
+    cases.sort((a, b) => rank(a) - rank(b))
     const results = new Map(cases.map((c) => [c.id, []]))
     for (let run = 0; run < runs && (run === 0 || !ctx.expired()); run++) {
       for (const c of cases) {
@@ -166,6 +166,9 @@ async function runSmall(ctx) {
         )
       }
     }
+    for (const c of cases.filter((c) => c.ceiling)) {
+      ceilings[`${c.proto}-${c.op}`] = median(results.get(c.id).map((r) => r.opsPerSec))
+    }
     for (const c of cases) {
       const list = results.get(c.id)
       rows.push(
@@ -173,7 +176,7 @@ async function runSmall(ctx) {
           ? summarize(c.id, c.label, c.policy, list, {
               proto: c.proto,
               op: c.op,
-              ceiling: ceilings[`${c.proto}-${c.op}`] ?? null,
+              ceiling: c.ceiling ? null : (ceilings[`${c.proto}-${c.op}`] ?? null),
             })
           : {id: c.id, label: c.label, policy: c.policy, failed: c.failed ?? 'no run finished'},
       )
