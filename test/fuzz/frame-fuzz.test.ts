@@ -43,9 +43,10 @@ describe('fuzz: frame decoder (MessageReader)', function () {
   })
 
   it(`${FRAMES} byte streams of 1 to 3 frames (true and lying headers): no crash, no hang, bounded memory`, async () => {
-    const report = await fuzzInChild({mutations: 0, grammar: 0, frames: FRAMES, seed: Date.now() % 100_000}, 110_000)
+    const seed = Date.now() % 100_000
+    const report = await fuzzInChild({mutations: 0, grammar: 0, frames: FRAMES, seed}, 110_000)
     console.log(
-      `      ${report.inputs?.frames} streams in ${report.elapsedMs} ms: ${report.framedMessages} messages, ` +
+      `      seed ${seed}: ${report.inputs?.frames} streams in ${report.elapsedMs} ms: ${report.framedMessages} messages, ` +
         `${report.framedRejected} rejected by validation, slowest ${report.maxInputMs?.toFixed(1)} ms`,
     )
     expect(report.failures).to.deep.equal([])

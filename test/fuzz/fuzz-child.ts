@@ -5,12 +5,12 @@ import {join} from 'node:path'
 import type {FuzzOptions, FuzzReport} from './fuzz-run.js'
 
 /** Runs the fuzz loop in a child under --max-old-space-size=256; a child past `deadlineMs` is killed and reported as hung. */
-export function fuzzInChild(options: FuzzOptions, deadlineMs: number): Promise<FuzzReport> {
-  const fromSource = __filename.endsWith('.ts')
-  const entry = join(__dirname, `fuzz-run${fromSource ? '.ts' : '.js'}`)
+export async function fuzzInChild(options: FuzzOptions, deadlineMs: number): Promise<FuzzReport> {
+  const isFromSource = __filename.endsWith('.ts')
+  const entry = join(__dirname, `fuzz-run${isFromSource ? '.ts' : '.js'}`)
   const args = [
     '--max-old-space-size=256',
-    ...(fromSource ? ['--require', 'tsx/cjs'] : []),
+    ...(isFromSource ? ['--require', 'tsx/cjs'] : []),
     entry,
     JSON.stringify(options),
   ]

@@ -20,9 +20,11 @@ export interface FuzzOptions {
   seed: number
   /** An input whose check takes longer than this (three tries) is a hang. */
   slowMs?: number
-  /** Bounds on the process while fuzzing, checked every 1024 inputs. */
+  /** Bounds on the process while fuzzing, checked every 64 inputs. */
   maxHeapBytes?: number
   maxRssBytes?: number
+  /** Buffers live outside the heap: --max-old-space-size does not bound them, this does. */
+  maxArrayBuffersBytes?: number
   /** Stop after this many failures. */
   maxFailures?: number
 }
@@ -51,6 +53,7 @@ export function runFuzz(options: FuzzOptions): FuzzReport {
   const slowMs = options.slowMs ?? 200
   const maxHeap = options.maxHeapBytes ?? 400 * MB
   const maxRss = options.maxRssBytes ?? 900 * MB
+  const maxArrayBuffers = options.maxArrayBuffersBytes ?? 128 * MB
   const maxFailures = options.maxFailures ?? 5
   const started = performance.now()
   const rng = new Rng(options.seed)
@@ -80,6 +83,8 @@ export function runFuzz(options: FuzzOptions): FuzzReport {
     report.peakArrayBuffersBytes = Math.max(report.peakArrayBuffersBytes, usage.arrayBuffers)
     if (usage.heapUsed > maxHeap) throw new Error(`heap ${usage.heapUsed} bytes over the bound ${maxHeap}`)
     if (usage.rss > maxRss) throw new Error(`RSS ${usage.rss} bytes over the bound ${maxRss}`)
+    if (usage.arrayBuffers > maxArrayBuffers)
+      throw new Error(`Buffers hold ${usage.arrayBuffers} bytes, over the bound ${maxArrayBuffers}`)
   }
 
   const note = (outcome: Outcome) => {
@@ -116,7 +121,13 @@ export function runFuzz(options: FuzzOptions): FuzzReport {
       report.failures.push(error instanceof OracleFailure ? error.message : `${(error as Error).stack}`)
       return undefined
     } finally {
-      if (++report.inputs.total % 1024 === 0) sampleMemory()
+      if (++report.inputs.total % 64 === 0) {
+        try {
+          sampleMemory()
+        } catch (error) {
+          report.failures.push(`${(error as Error).message}; last input hex: ${input.toString('hex').slice(0, 4000)}`)
+        }
+      }
     }
   }
 

@@ -51,35 +51,35 @@ export interface OpSite {
 }
 
 const FIXED_ARG = new Map<number, number>([
-  [Op.BININT1, 1],
+  [Op.BINFLOAT, 8],
   [Op.BINGET, 1],
-  [Op.BINPUT, 1],
-  [Op.PROTO, 1],
-  [Op.EXT1, 1],
-  [Op.BININT2, 2],
-  [Op.EXT2, 2],
   [Op.BININT, 4],
+  [Op.BININT1, 1],
+  [Op.BININT2, 2],
+  [Op.BINPUT, 1],
+  [Op.EXT1, 1],
+  [Op.EXT2, 2],
+  [Op.EXT4, 4],
   [Op.LONG_BINGET, 4],
   [Op.LONG_BINPUT, 4],
-  [Op.EXT4, 4],
-  [Op.BINFLOAT, 8],
+  [Op.PROTO, 1],
 ])
 
 const LENGTH_ARG = new Map<number, 1 | 4 | 8>([
-  [Op.SHORT_BINSTRING, 1],
-  [Op.SHORT_BINBYTES, 1],
-  [Op.SHORT_BINUNICODE, 1],
-  [Op.LONG1, 1],
-  [Op.BINSTRING, 4],
   [Op.BINBYTES, 4],
-  [Op.BINUNICODE, 4],
-  [Op.LONG4, 4],
-  [Op.BINUNICODE8, 8],
   [Op.BINBYTES8, 8],
+  [Op.BINSTRING, 4],
+  [Op.BINUNICODE, 4],
+  [Op.BINUNICODE8, 8],
   [Op.BYTEARRAY8, 8],
+  [Op.LONG1, 1],
+  [Op.LONG4, 4],
+  [Op.SHORT_BINBYTES, 1],
+  [Op.SHORT_BINSTRING, 1],
+  [Op.SHORT_BINUNICODE, 1],
 ])
 
-const ONE_LINE = new Set<number>([Op.INT, Op.LONG, Op.FLOAT, Op.STRING, Op.UNICODE, Op.PUT, Op.GET, Op.PERSID])
+const ONE_LINE = new Set<number>([Op.FLOAT, Op.GET, Op.INT, Op.LONG, Op.PERSID, Op.PUT, Op.STRING, Op.UNICODE])
 const TWO_LINES = new Set<number>([Op.GLOBAL, Op.INST])
 
 /** Walks a well-formed pickle opcode by opcode (as pickletools.genops does); stops at STOP or at anything odd. */
@@ -204,7 +204,7 @@ const LINE_LIES = [
   "'\\x4'",
   "'\\777'",
   "'\\'",
-  "'\u00e9'",
+  "'\u{E9}'",
   '\\ud800',
   '\\U00110000',
   '\\u12',
@@ -253,7 +253,7 @@ function mutateOnce(data: Buffer, sites: readonly OpSite[], seeds: readonly Seed
 
     case 2: {
       // Insert bytes, often a refused opcode at an opcode boundary.
-      const at = site !== undefined ? site.pos : rng.int(data.length + 1)
+      const at = site === undefined ? rng.int(data.length + 1) : site.pos
       const insert = rng.chance(0.5) ? Buffer.from([rng.pick(REFUSED_OPCODES)]) : rng.bytes(1 + rng.int(8))
       return Buffer.concat([data.subarray(0, at), insert, data.subarray(at)])
     }
@@ -268,7 +268,7 @@ function mutateOnce(data: Buffer, sites: readonly OpSite[], seeds: readonly Seed
     case 4: {
       // Repeat a range (deep nesting, many items, memo churn).
       if (data.length === 0) return data
-      const at = site !== undefined ? site.pos : rng.int(data.length)
+      const at = site === undefined ? rng.int(data.length) : site.pos
       const n = 1 + rng.int(Math.min(8, data.length - at))
       const times = 1 + rng.int(rng.chance(0.1) ? 2000 : 40)
       const piece = data.subarray(at, at + n)
@@ -278,9 +278,9 @@ function mutateOnce(data: Buffer, sites: readonly OpSite[], seeds: readonly Seed
     case 5: {
       // Splice: the head of this pickle, the tail of another (at opcode boundaries when known).
       const other = rng.pick(seeds)
-      const cut = site !== undefined ? site.pos : rng.int(data.length + 1)
+      const cut = site === undefined ? rng.int(data.length + 1) : site.pos
       const otherSite = other.sites.length > 0 ? rng.pick(other.sites) : undefined
-      const from = otherSite !== undefined ? otherSite.pos : rng.int(other.pickle.length + 1)
+      const from = otherSite === undefined ? rng.int(other.pickle.length + 1) : otherSite.pos
       return Buffer.concat([data.subarray(0, cut), other.pickle.subarray(from)])
     }
 
@@ -313,8 +313,8 @@ function mutateOnce(data: Buffer, sites: readonly OpSite[], seeds: readonly Seed
       if (withLine.length === 0) return mutateOnce(data, [], seeds, rng)
       const {start, end} = rng.pick(withLine).line!
       const lie = Buffer.from(rng.pick(LINE_LIES), 'latin1')
-      const keepNewline = rng.chance(0.85)
-      return Buffer.concat([data.subarray(0, start), lie, data.subarray(keepNewline ? end : end + 1)])
+      const isKeepNewline = rng.chance(0.85)
+      return Buffer.concat([data.subarray(0, start), lie, data.subarray(isKeepNewline ? end : end + 1)])
     }
 
     case 10: {

@@ -245,7 +245,7 @@ function isStrOrNull(value: unknown): boolean {
 }
 
 function checkMessageShape(message: ReturnType<typeof toMessage>, input: Buffer): void {
-  const ok =
+  const isOk =
     isStrOrNull(message.COMMAND) &&
     isStrOrNull(message.STATUS) &&
     isStrOrNull(message.FILENAME) &&
@@ -257,7 +257,7 @@ function checkMessageShape(message: ReturnType<typeof toMessage>, input: Buffer)
     (message.COMMANDS === null ||
       (Array.isArray(message.COMMANDS) && message.COMMANDS.every((d) => typeof d === 'string'))) &&
     message.extra instanceof Map
-  if (!ok) throw new OracleFailure(`toMessage returned a badly typed message`, input)
+  if (!isOk) throw new OracleFailure(`toMessage returned a badly typed message`, input)
 }
 
 /**
@@ -286,9 +286,9 @@ export function checkFrames(stream: Buffer, rng: Rng): {messages: number; reject
     try {
       reader.write(Buffer.from([0]), [])
       throw new OracleFailure('MessageReader accepted bytes after a fatal error', stream)
-    } catch (again) {
-      if (again instanceof OracleFailure) throw again
-      errorOutcome(again, stream, 'MessageReader (after failure)', true)
+    } catch (error_) {
+      if (error_ instanceof OracleFailure) throw error_
+      errorOutcome(error_, stream, 'MessageReader (after failure)', true)
     }
   }
 

@@ -60,7 +60,7 @@ describe('fuzz: pickle decoder and message validation', function () {
     ).to.throw(OracleFailure, /decoder failure/)
     expect(subsetProblem(new Map([['k', {constructor: Object}]]))).to.match(/Object/)
     expect(subsetProblem(new Map([[1.5, 'x']]))).to.match(/key/)
-    expect(subsetProblem('\uD800')).to.match(/surrogate/)
+    expect(subsetProblem('\u{D800}')).to.match(/surrogate/)
     expect(subsetProblem(new Map([['k', [1n, 'x', Buffer.alloc(1)]]]))).to.equal(null)
   })
 
@@ -72,12 +72,10 @@ describe('fuzz: pickle decoder and message validation', function () {
   })
 
   it(`${MUTATIONS} mutated CPython seeds and ${GRAMMAR} fast-check opcode programs: no crash, no hang, bounded memory`, async () => {
-    const report = await fuzzInChild(
-      {mutations: MUTATIONS, grammar: GRAMMAR, frames: 0, seed: Date.now() % 100_000},
-      170_000,
-    )
+    const seed = Date.now() % 100_000
+    const report = await fuzzInChild({mutations: MUTATIONS, grammar: GRAMMAR, frames: 0, seed}, 170_000)
     console.log(
-      `      ${report.inputs?.total} inputs in ${report.elapsedMs} ms: ${report.accepted} decoded, refused ${JSON.stringify(report.refused)}, ` +
+      `      seed ${seed}: ${report.inputs?.total} inputs in ${report.elapsedMs} ms: ${report.accepted} decoded, refused ${JSON.stringify(report.refused)}, ` +
         `${report.distinctRefusals} distinct refusals, slowest ${report.maxInputMs?.toFixed(1)} ms, peak heap ${Math.round(report.peakHeapBytes / 2 ** 20)} MiB`,
     )
     expect(report.failures).to.deep.equal([])

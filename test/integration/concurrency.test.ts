@@ -40,9 +40,11 @@ async function slowPut(port: number, name: string, data: Buffer): Promise<string
 describe('concurrency on a live server', function () {
   this.timeout(120_000)
   let running: RunningServer
+
   beforeEach(async () => {
     running = await startServer({maxSize: 8 * MiB, fsync: true, maxConnections: 256})
   })
+
   afterEach(async () => {
     await running.stop()
   })
@@ -55,7 +57,7 @@ describe('concurrency on a live server', function () {
     )
     const hashes = new Map([...uploads].map(([name, list]) => [name, new Set(list.map(sha256))]))
     const seen = new Map<string, Set<string>>(names.map((name) => [name, new Set()]))
-    let done = false
+    let isDone = false
     let gets = 0
     let misses = 0
     let lists = 0
@@ -66,7 +68,7 @@ describe('concurrency on a live server', function () {
       const client = await RawClient.connect(running.port)
       const deadline = Date.now() + 60_000
       try {
-        while (!done && Date.now() < deadline) {
+        while (!isDone && Date.now() < deadline) {
           const name = names[(index + gets) % names.length]
           client.send(request('GET', index % 2 === 0 ? name : name.toUpperCase(), null, true))
           const answer = await client.read(30_000)
@@ -88,7 +90,7 @@ describe('concurrency on a live server', function () {
       const client = await RawClient.connect(running.port)
       const deadline = Date.now() + 60_000
       try {
-        while (!done && Date.now() < deadline) {
+        while (!isDone && Date.now() < deadline) {
           client.send(request('LIST', null, null, true))
           const list = await client.read(30_000)
           lists++
@@ -107,7 +109,7 @@ describe('concurrency on a live server', function () {
       }
     }
 
-    const readers = [...Array.from({length: 4}, (_, i) => getter(i)), lister(), lister()]
+    const readers = [...Array.from({length: 4}, async (_, i) => getter(i)), lister(), lister()]
     const results = await Promise.all(
       [...uploads].flatMap(([name, list]) =>
         list.map(async (data, k) => ({
@@ -119,7 +121,7 @@ describe('concurrency on a live server', function () {
     )
     // Keep reading a moment after the last publish.
     await new Promise((resolve) => setTimeout(resolve, 100))
-    done = true
+    isDone = true
     await Promise.all(readers)
 
     console.log(`      ${results.length} PUTs, ${gets} whole GETs, ${misses} not-yet-there, ${lists} LISTs`)

@@ -42,7 +42,7 @@ function image(size: number): Buffer {
   return data
 }
 
-function sleep(ms: number): Promise<void> {
+async function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms))
 }
 
@@ -113,13 +113,16 @@ async function throttlingProxy(targetPort: number, bytesPerSecond: number): Prom
 describe('crash consistency: kill -9 mid-transfer', function () {
   this.timeout(Math.max(240_000, ROUNDS * 8000))
   const cleanup: Array<() => Promise<void> | void> = []
+
   afterEach(async () => {
     for (const step of cleanup.splice(0).reverse()) await step()
   })
 
   it(`the server killed (SIGKILL) mid-PUT ${ROUNDS} times at random points: nothing partial, temp swept, earlier files intact`, async () => {
     const storage = tempDir('crash')
-    cleanup.push(() => removeDir(storage))
+    cleanup.push(() => {
+      removeDir(storage)
+    })
     const args = ['--max-size', '16MiB', '--min-free', '0', '--log-level', 'warn']
     const stored = new Map<string, string>()
     let server: CliServer = await startIssServer(storage, args)
@@ -139,11 +142,11 @@ describe('crash consistency: kill -9 mid-transfer', function () {
       const data = image((2 + Math.floor(Math.random() * 7)) * MiB)
       const name = `victim-${round}.png`
       const frame = encodeFrame(request('PUT', name, data, true), {protocol: round % 2 === 0 ? 4 : 5})
-      const allSent = Math.random() < 0.15
-      const stopAt = allSent ? frame.length : Math.floor(frame.length * (0.05 + 0.9 * Math.random()))
+      const isAllSent = Math.random() < 0.15
+      const stopAt = isAllSent ? frame.length : Math.floor(frame.length * (0.05 + 0.9 * Math.random()))
       const client = await RawClient.connect(server.port)
       await throttledSend(client, frame, stopAt)
-      if (allSent) await sleep(Math.floor(Math.random() * 30))
+      if (isAllSent) await sleep(Math.floor(Math.random() * 30))
       else await eventually(() => tempFiles(storage).length > 0, 2000)
       server.process.kill('SIGKILL')
       await new Promise((resolve) => server.process.once('exit', resolve))
@@ -172,8 +175,8 @@ describe('crash consistency: kill -9 mid-transfer', function () {
       check()
       server = await startIssServer(storage, args)
       expect(tempFiles(storage), `round ${round}: temp files swept at start`).to.deep.equal([])
-      const whole = check()
-      if (whole) {
+      const isWhole = check()
+      if (isWhole) {
         completedBeforeKill++
         stored.set(name, sha256(data))
       }
@@ -196,11 +199,15 @@ describe('crash consistency: kill -9 mid-transfer', function () {
 
   it('a client (iss put) killed mid-PUT: the server keeps nothing partial, removes its temp file and keeps serving', async () => {
     const work = tempDir('crash-put')
-    cleanup.push(() => removeDir(work))
+    cleanup.push(() => {
+      removeDir(work)
+    })
     const running = await startServer({maxSize: 16 * MiB})
-    cleanup.push(() => running.stop())
+    cleanup.push(async () => running.stop())
     const proxy = await throttlingProxy(running.port, 4 * MiB)
-    cleanup.push(() => proxy.close())
+    cleanup.push(() => {
+      proxy.close()
+    })
     for (let round = 0; round < 3; round++) {
       const file = join(work, `big-${round}.png`)
       writeFileSync(file, image(12 * MiB))
@@ -223,15 +230,19 @@ describe('crash consistency: kill -9 mid-transfer', function () {
 
   it('a client (iss get) killed mid-GET: never visible under the final name, and the next get into that folder sweeps the part file', async () => {
     const out = tempDir('crash-get')
-    cleanup.push(() => removeDir(out))
+    cleanup.push(() => {
+      removeDir(out)
+    })
     const running = await startServer({maxSize: 16 * MiB})
-    cleanup.push(() => running.stop())
+    cleanup.push(async () => running.stop())
     const big = image(6 * MiB)
     const small = image(2000)
     expect((await roundTrip(running.port, request('PUT', 'big.png', big, true))).STATUS).to.equal('OK')
     expect((await roundTrip(running.port, request('PUT', 'small.png', small, true))).STATUS).to.equal('OK')
     const proxy = await throttlingProxy(running.port, 4 * MiB)
-    cleanup.push(() => proxy.close())
+    cleanup.push(() => {
+      proxy.close()
+    })
     let lastPart = ''
     for (let round = 0; round < 3; round++) {
       const child = spawnCli(['get', 'big.png', '-o', out, '-p', String(proxy.port)], {cwd: out})

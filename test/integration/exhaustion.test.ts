@@ -29,15 +29,18 @@ function visible(dir: string): string[] {
 describe('exhaustion: connections, announced sizes, disk space', function () {
   this.timeout(120_000)
   const cleanup: Array<() => Promise<void> | void> = []
+
   afterEach(async () => {
     for (const step of cleanup.splice(0).reverse()) await step()
   })
 
   async function cliServer(args: string[]): Promise<{server: CliServer; storage: string}> {
     const storage = tempDir('exhaust')
-    cleanup.push(() => removeDir(storage))
+    cleanup.push(() => {
+      removeDir(storage)
+    })
     const server = await startIssServer(storage, ['--min-free', '0', '--log-level', 'warn', ...args])
-    cleanup.push(() => server.stop())
+    cleanup.push(async () => server.stop())
     return {server, storage}
   }
 
@@ -45,19 +48,25 @@ describe('exhaustion: connections, announced sizes, disk space', function () {
     // --max-connections under 1,000, so that the longest-idle connections are closed to make room.
     const {server} = await cliServer(['--max-connections', '400'])
     const slow = await RawClient.connect(server.port)
-    cleanup.push(() => slow.close())
+    cleanup.push(() => {
+      slow.close()
+    })
     const slowFrame = encodeFrame(request('PUT', 'slow.png', png(50_000)), {protocol: 4})
     await slow.write(slowFrame.subarray(0, 100))
     let trickled = 100
     const trickle = setInterval(() => {
       if (!slow.closed && trickled < slowFrame.length) void slow.write(slowFrame.subarray(trickled, ++trickled))
     }, 100)
-    cleanup.push(() => clearInterval(trickle))
+    cleanup.push(() => {
+      clearInterval(trickle)
+    })
 
     const idle: RawClient[] = []
-    cleanup.push(() => idle.forEach((client) => client.close()))
+    cleanup.push(() => {
+      for (const client of idle) client.close()
+    })
     for (let batch = 0; batch < 10; batch++) {
-      idle.push(...(await Promise.all(Array.from({length: 100}, () => RawClient.connect(server.port)))))
+      idle.push(...(await Promise.all(Array.from({length: 100}, async () => RawClient.connect(server.port)))))
     }
 
     expect(idle).to.have.length(1000)
@@ -122,11 +131,13 @@ describe('exhaustion: connections, announced sizes, disk space', function () {
       b.writeUInt32LE(n)
       return b
     }
+
     const u64 = (n: bigint) => {
       const b = Buffer.alloc(8)
       b.writeBigUInt64LE(n)
       return b
     }
+
     const bodies: Array<[string, Buffer, RegExp]> = [
       // A str of 4 GiB - 16 in DETAILS: over the 1 MiB str limit, refused from its length field.
       [
@@ -160,7 +171,7 @@ describe('exhaustion: connections, announced sizes, disk space', function () {
           key('FILE_DATA'),
           Buffer.from([Op.BINBYTES8]),
           u64(3n << 30n),
-          Buffer.from('\x89PNG'),
+          Buffer.from('\u{89}PNG'),
         ]),
         /over the limit/,
       ],
@@ -182,11 +193,13 @@ describe('exhaustion: connections, announced sizes, disk space', function () {
 
   it('a disk filled by someone else (real tmpfs): ERROR, nothing partial, and served again once space is freed', async function () {
     const mountPoint = tempDir('exhaust-tmpfs')
-    cleanup.push(() => removeDir(mountPoint))
+    cleanup.push(() => {
+      removeDir(mountPoint)
+    })
     try {
       execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', mountPoint], {stdio: 'pipe'})
     } catch (error) {
-      console.log(`      (skipped: cannot mount tmpfs here: ${(error as Error).message.split('\n')[0]})`)
+      console.log(`      (skipped: cannot mount tmpfs here: ${(error as Error).message.split('\n', 1)[0]})`)
       this.skip()
     }
 
@@ -196,7 +209,7 @@ describe('exhaustion: connections, announced sizes, disk space', function () {
     const storage = join(mountPoint, 'store')
     mkdirSync(storage)
     const running = await startServer({storage, maxSize: 16 * MiB, minFree: 0})
-    cleanup.push(() => running.stop())
+    cleanup.push(async () => running.stop())
     const first = png(MiB, 1)
     expect((await roundTrip(running.port, request('PUT', 'first.png', first, true))).STATUS).to.equal('OK')
     // Another program fills the disk, outside the store.
