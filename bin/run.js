@@ -8,7 +8,43 @@ if (major < 22) {
   )
   process.exit(2)
 }
-// Cache compiled code between runs: start-up is most of what a short command costs.
+// Cache compiled code between runs (in NODE_COMPILE_CACHE, else <tmpdir>/node-compile-cache): start-up is most
+// of what a short command costs.
 require('node:module').enableCompileCache?.()
+const fs = require('node:fs')
+const path = require('node:path')
+
+const root = path.join(__dirname, '..')
+
+/**
+ * True when oclif.manifest.json is older than a compiled command: `tsc -b` without `npm run build` leaves the
+ * manifest describing the commands as they were, so a new command or flag would be missing from it.
+ */
+function manifestIsStale() {
+  let built
+  try {
+    built = fs.statSync(path.join(root, 'oclif.manifest.json')).mtimeMs
+  } catch {
+    return false
+  }
+  const newer = (dir) => {
+    try {
+      if (fs.statSync(dir).mtimeMs > built) return true
+      return fs.readdirSync(dir, {withFileTypes: true}).some((entry) => {
+        const file = path.join(dir, entry.name)
+        return entry.isDirectory() ? newer(file) : entry.name.endsWith('.js') && fs.statSync(file).mtimeMs > built
+      })
+    } catch {
+      return false
+    }
+  }
+  return newer(path.join(root, 'dist', 'src', 'commands'))
+}
+
 require('../dist/src/core/host-resolution.js').installHostResolution()
-require('@oclif/core').execute({dir: __dirname})
+const oclif = require('@oclif/core')
+if (manifestIsStale()) {
+  oclif.execute({dir: __dirname, loadOptions: {root, ignoreManifest: true}})
+} else {
+  oclif.execute({dir: __dirname})
+}
