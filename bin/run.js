@@ -42,7 +42,13 @@ function manifestIsStale() {
 }
 
 require('../dist/src/core/host-resolution.js').installHostResolution()
+// @oclif/core checks the Node version against its own engines field with semver (47 modules) on every start;
+// the check above already refused anything older than what iss needs.
+const engineCheck = process.env.OCLIF_DISABLE_ENGINE_WARNING
+process.env.OCLIF_DISABLE_ENGINE_WARNING = 'true'
 const oclif = require('@oclif/core')
+if (engineCheck === undefined) delete process.env.OCLIF_DISABLE_ENGINE_WARNING
+else process.env.OCLIF_DISABLE_ENGINE_WARNING = engineCheck
 if (manifestIsStale()) {
   oclif.execute({dir: __dirname, loadOptions: {root, ignoreManifest: true}})
 } else {
