@@ -7,7 +7,7 @@
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
-const {execFileSync} = require('node:child_process')
+const {spawnSync} = require('node:child_process')
 const {freeBytes} = require('./lib/files.js')
 const {killAll} = require('./lib/procs.js')
 const {ensureNginx} = require('./lib/nginx.js')
@@ -158,12 +158,10 @@ function parseArgs(argv) {
 }
 
 function tryRun(command, args) {
-  try {
-    const out = execFileSync(command, args, {encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 5000})
-    return out.trim()
-  } catch (error) {
-    return String(error.stderr ?? '').trim() || null
-  }
+  // Some tools (nginx -v) print their version on stderr.
+  const result = spawnSync(command, args, {encoding: 'utf8', timeout: 5000})
+  if (result.error) return null
+  return `${result.stdout ?? ''}${result.stderr ?? ''}`.trim() || null
 }
 
 /** The filesystem and block device under dir, from /proc/mounts (longest matching mount point). */
