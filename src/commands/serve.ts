@@ -17,7 +17,8 @@ import {
 import type {PluginRecord} from '../core/discovery.js'
 import {createLogger, LOG_LEVELS} from '../core/logger.js'
 import {StartupError} from '../core/registry.js'
-import {createIssServer, type IssServer} from '../core/server-app.js'
+import type * as serverApp from '../core/server-app.js'
+import type {IssServer} from '../core/server-app.js'
 
 /** Exit codes (DESIGN.md): 2 for a bad flag or a bad plugin set, 3 when the server cannot take its port or store. */
 const EXIT_LOCAL = 2
@@ -137,6 +138,10 @@ export default class Serve extends Command {
     if (config.maxSize < 1) this.error('--max-size must be at least 1 byte', {exit: EXIT_LOCAL})
     const logger = createLogger({level: flags['log-level']})
     const plugins = this.config.getPluginsList() as unknown as PluginRecord[]
+    // The server (DI container, store, transport) loads here, not with the command list: without a manifest
+    // oclif imports every command module to list them, and no client command should pay for the server.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports, unicorn/prefer-module
+    const {createIssServer} = require('../core/server-app.js') as typeof serverApp
 
     let server: IssServer
     try {
