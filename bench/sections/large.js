@@ -12,6 +12,8 @@ const {startNginx} = require('../lib/nginx.js')
 const {summarizeProfile} = require('../lib/cpuprofile.js')
 
 const BENCH = path.resolve(__dirname, '..')
+// Baseline (c) is the seed server the interop tests use.
+const SEED_SERVER = path.join(BENCH, '..', 'test', 'interop', 'seed_server.py')
 const MiB = 1024 * 1024
 
 /**
@@ -71,7 +73,7 @@ function systems(ctx) {
       startServer({
         name: 'python seed server',
         command: 'python3',
-        args: [path.join(BENCH, 'seed', 'seed_server.py'), dir, String(port)],
+        args: [SEED_SERVER, dir, '--endian', 'big', '--port', String(port)],
         port,
         logDir: ctx.tmp,
       }),

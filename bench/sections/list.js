@@ -14,6 +14,8 @@ const {FrameSkipper, requestFrame, responseStatus} = require('../lib/iss-wire.js
 const {httpRequest, ResponseSkipper} = require('../lib/http-wire.js')
 
 const BENCH = path.resolve(__dirname, '..')
+// Baseline (c) is the seed server the interop tests use.
+const SEED_SERVER = path.join(BENCH, '..', 'test', 'interop', 'seed_server.py')
 const NAME_MARK = Buffer.from('img-')
 
 function countMarks(buffers) {
@@ -129,7 +131,7 @@ async function runList(ctx) {
       const server = await startServer({
         name: 'python seed server',
         command: 'python3',
-        args: [path.join(BENCH, 'seed', 'seed_server.py'), store, String(port)],
+        args: [SEED_SERVER, store, '--endian', 'big', '--port', String(port)],
         port,
         logDir: ctx.tmp,
       })

@@ -6,18 +6,21 @@ Usage: seed_client.py PORT put FILE NAME | get NAME OUT | list
 Exits 0 on STATUS OK, 1 on ERROR.
 """
 
-import pickle
+import os
 import socket
-import struct
 import sys
 
-from seed_server import recv_message, send_message
+# The framing of the seed server the interop tests use (baseline (c) on both ends).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'test', 'interop'))
+from seed_server import recv_message, send_message  # noqa: E402
+
+FRAME = '>I'
 
 
 def request(port, message):
     with socket.create_connection(('127.0.0.1', port)) as sock:
-        send_message(sock, message)
-        return recv_message(sock)
+        send_message(sock, FRAME, message)
+        return recv_message(sock, FRAME)
 
 
 def main():
