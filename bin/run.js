@@ -41,16 +41,22 @@ function manifestIsStale() {
   return newer(path.join(root, 'dist', 'src', 'commands'))
 }
 
-require('../dist/src/core/host-resolution.js').installHostResolution()
-// @oclif/core checks the Node version against its own engines field with semver (47 modules) on every start;
-// the check above already refused anything older than what iss needs.
-const engineCheck = process.env.OCLIF_DISABLE_ENGINE_WARNING
-process.env.OCLIF_DISABLE_ENGINE_WARNING = 'true'
-const oclif = require('@oclif/core')
-if (engineCheck === undefined) delete process.env.OCLIF_DISABLE_ENGINE_WARNING
-else process.env.OCLIF_DISABLE_ENGINE_WARNING = engineCheck
-if (manifestIsStale()) {
-  oclif.execute({dir: __dirname, loadOptions: {root, ignoreManifest: true}})
-} else {
-  oclif.execute({dir: __dirname})
+function runOclif() {
+  require('../dist/src/core/host-resolution.js').installHostResolution()
+  // @oclif/core checks the Node version against its own engines field with semver (47 modules) on every start;
+  // the check above already refused anything older than what iss needs.
+  const engineCheck = process.env.OCLIF_DISABLE_ENGINE_WARNING
+  process.env.OCLIF_DISABLE_ENGINE_WARNING = 'true'
+  const oclif = require('@oclif/core')
+  if (engineCheck === undefined) delete process.env.OCLIF_DISABLE_ENGINE_WARNING
+  else process.env.OCLIF_DISABLE_ENGINE_WARNING = engineCheck
+  return manifestIsStale()
+    ? oclif.execute({dir: __dirname, loadOptions: {root, ignoreManifest: true}})
+    : oclif.execute({dir: __dirname})
 }
+
+// `iss --version` and `iss list` run without loading oclif when they can behave exactly as under oclif
+// (src/core/fast-start.ts); anything else, or ISS_FAST_START=0, goes to oclif.
+require('../dist/src/core/fast-start.js')
+  .fastStart(process.argv.slice(2), root)
+  .then((done) => done || runOclif())

@@ -27,15 +27,21 @@ function option(argv, name, fallback) {
 function runTimed(args, env) {
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint()
-    const child = spawn(process.execPath, args, {cwd: ROOT, env: {...process.env, ...env}, stdio: ['ignore', 'pipe', 'pipe']})
+    const child = spawn(process.execPath, args, {
+      cwd: ROOT,
+      env: {...process.env, ...env},
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     let stderr = ''
     child.stdout.resume()
-    child.stderr.on('data', (chunk) => (stderr += chunk))
+    child.stderr.on('data', (chunk) => {
+      stderr += chunk
+    })
     child.on('error', reject)
     child.on('close', (code) => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6
-      if (code !== 0) reject(new Error(`${args.join(' ')} exited ${code}: ${stderr.slice(-400)}`))
-      else resolve(ms)
+      if (code === 0) resolve(ms)
+      else reject(new Error(`${args.join(' ')} exited ${code}: ${stderr.slice(-400)}`))
     })
   })
 }
@@ -52,17 +58,31 @@ function freePort() {
 }
 
 async function startServer(store, port) {
-  const args = [path.join(ROOT, 'bin', 'run.js'), 'serve', '--host', '127.0.0.1', '--port', String(port), '--storage', store]
+  const args = [
+    path.join(ROOT, 'bin', 'run.js'),
+    'serve',
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--storage',
+    store,
+  ]
   const child = spawn(process.execPath, args, {cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit']})
   const deadline = Date.now() + 60_000
   while (Date.now() < deadline) {
     const up = await new Promise((resolve) => {
-      const socket = net.connect(port, '127.0.0.1', () => (socket.destroy(), resolve(true)))
+      const socket = net.connect(port, '127.0.0.1', () => {
+        socket.destroy()
+        resolve(true)
+      })
       socket.on('error', () => resolve(false))
     })
     if (up) return child
     if (child.exitCode !== null) throw new Error(`iss serve exited ${child.exitCode}`)
-    await new Promise((resolve) => setTimeout(resolve, 100))
+    await new Promise((resolve) => {
+      setTimeout(resolve, 100)
+    })
   }
   child.kill()
   throw new Error('iss serve did not start within 60 s')
@@ -155,10 +175,13 @@ function modules(argv) {
     }
     console.log(`exit ${result.status}; ${files.length} files loaded; process uptime at exit ${uptime.toFixed(0)} ms`)
     console.log('files per package or folder:')
-    for (const [key, count] of [...byPackage].sort((a, b) => b[1] - a[1])) console.log(`  ${String(count).padStart(4)}  ${key}`)
+    for (const [key, count] of [...byPackage].sort((a, b) => b[1] - a[1]))
+      console.log(`  ${String(count).padStart(4)}  ${key}`)
     console.log('slowest requires (inclusive ms, depth):')
     for (const record of [...records].sort((a, b) => b.ms - a.ms).slice(0, 30)) {
-      console.log(`  ${record.ms.toFixed(1).padStart(7)}  ${record.depth}  ${path.relative(ROOT, record.file) || record.file}`)
+      console.log(
+        `  ${record.ms.toFixed(1).padStart(7)}  ${record.depth}  ${path.relative(ROOT, record.file) || record.file}`,
+      )
     }
   } finally {
     fs.rmSync(dir, {recursive: true, force: true})
