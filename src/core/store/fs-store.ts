@@ -32,6 +32,8 @@ export interface FsStoreOptions {
 
 const STAT_BATCH = 2000
 const O_NOFOLLOW = fsConstants.O_NOFOLLOW ?? 0
+/** Bytes per read of a stored image being served. */
+const READ_CHUNK = 1024 * 1024
 
 /**
  * Images as plain files in one directory. Uploads stream into `.iss-tmp/`, are fsynced, and are
@@ -223,7 +225,8 @@ export class FsStore implements ImageStore {
       return {image: opened, stream: Readable.from([])}
     }
 
-    const stream = handle.createReadStream({start: 0, end: stats.size - 1, autoClose: true})
+    // 1 MiB reads: 16 times fewer thread-pool round trips than the default, and socket writes that large.
+    const stream = handle.createReadStream({start: 0, end: stats.size - 1, autoClose: true, highWaterMark: READ_CHUNK})
     return {image: opened, stream}
   }
 

@@ -7,10 +7,22 @@ import {freeBytes} from './disk-space.js'
 /** How many leading bytes a sink keeps for content sniffing. */
 export const HEAD_BYTES = 16
 
-/** Bytes between two checks of the free-space floor while an upload of unknown size runs. */
+/** Bytes before the first check of the free-space floor while an upload runs. */
 export const FREE_SPACE_CHECK_INTERVAL = 1024 * 1024
 
-const MAX_GATHER = 1024 * 1024
+/**
+ * Later checks come after half the margin left above the floor (so the floor is checked again before
+ * this upload alone could cross it), within these bounds: a statfs per MiB cost a thread-pool round
+ * trip per MiB on the write path; ENOSPC is caught on every write anyway.
+ */
+const MIN_CHECK_INTERVAL = 64 * 1024
+const MAX_CHECK_INTERVAL = 64 * 1024 * 1024
+
+/**
+ * Bytes queued before write() asks the writer to wait. Large enough that the socket keeps reading
+ * while one gathered write runs on the disk; it bounds an upload's memory (plus one socket chunk).
+ */
+export const SINK_HIGH_WATER_MARK = 2 * 1024 * 1024
 
 export interface TempFileSinkLimits {
   /** Largest upload; more fails with E_TOO_LARGE. */
@@ -29,47 +41,52 @@ export interface TempFileSinkLimits {
 export class TempFileSink extends Writable {
   private written = 0
   private sinceSpaceCheck = 0
+  private nextSpaceCheck = FREE_SPACE_CHECK_INTERVAL
   private readonly headBuffer = Buffer.alloc(HEAD_BYTES)
 
   constructor(
     private readonly handle: FileHandle,
     private readonly limits: TempFileSinkLimits,
   ) {
-    super({highWaterMark: 256 * 1024, decodeStrings: true})
+    super({highWaterMark: SINK_HIGH_WATER_MARK, decodeStrings: true})
   }
 
-  private async store(chunk: Buffer): Promise<void> {
-    const after = this.written + chunk.length
+  /** Writes `chunks` (one gathered write, no copy) after the size check, then checks the free-space floor when due. */
+  private async store(chunks: Buffer[]): Promise<void> {
+    let total = 0
+    for (const chunk of chunks) total += chunk.length
+    const after = this.written + total
     if (this.limits.maxSize !== undefined && after > this.limits.maxSize) {
       throw errors.tooLarge('Image', after, this.limits.maxSize)
     }
 
-    let offset = 0
+    let done = 0
     try {
-      while (offset < chunk.length) {
-        const {bytesWritten} = await this.handle.write(chunk, offset, chunk.length - offset, null)
-        offset += bytesWritten
+      let pending = chunks
+      while (pending.length > 0) {
+        const {bytesWritten} =
+          pending.length === 1
+            ? await this.handle.write(pending[0], 0, pending[0].length, null)
+            : await this.handle.writev(pending)
+        done += bytesWritten
+        pending = unwritten(pending, bytesWritten)
       }
     } catch (error) {
-      throw asNoSpace(error, this.written + offset)
+      throw asNoSpace(error, this.written + done)
     }
 
-    if (this.written < HEAD_BYTES) chunk.copy(this.headBuffer, this.written, 0, HEAD_BYTES - this.written)
+    for (let at = this.written, index = 0; at < HEAD_BYTES && index < chunks.length; index++) {
+      at += chunks[index].copy(this.headBuffer, at, 0, HEAD_BYTES - at)
+    }
+
     this.written = after
-    this.sinceSpaceCheck += chunk.length
-    if (this.sinceSpaceCheck >= FREE_SPACE_CHECK_INTERVAL) {
+    this.sinceSpaceCheck += total
+    if (this.sinceSpaceCheck >= this.nextSpaceCheck) {
       this.sinceSpaceCheck = 0
-      if ((await freeBytes(this.limits.spacePath)) < this.limits.minFree) {
-        throw errors.noSpace(this.written, this.limits.minFree)
-      }
+      const margin = (await freeBytes(this.limits.spacePath)) - this.limits.minFree
+      if (margin < 0) throw errors.noSpace(this.written, this.limits.minFree)
+      this.nextSpaceCheck = Math.min(MAX_CHECK_INTERVAL, Math.max(MIN_CHECK_INTERVAL, Math.floor(margin / 2)))
     }
-  }
-
-  /** One write call for what queued up while the previous one ran, unless copying it would double the memory. */
-  private async storeAll(chunks: Buffer[]): Promise<void> {
-    const total = chunks.reduce((sum, chunk) => sum + chunk.length, 0)
-    if (total <= MAX_GATHER) return this.store(Buffer.concat(chunks, total))
-    for (const chunk of chunks) await this.store(chunk)
   }
 
   get bytesWritten(): number {
@@ -81,15 +98,30 @@ export class TempFileSink extends Writable {
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    void settle(this.store(chunk), callback)
+    void settle(this.store([chunk]), callback)
   }
 
   override _writev(
     chunks: Array<{chunk: Buffer; encoding: BufferEncoding}>,
     callback: (error?: Error | null) => void,
   ): void {
-    void settle(this.storeAll(chunks.map((c) => c.chunk)), callback)
+    void settle(this.store(chunks.map((c) => c.chunk)), callback)
   }
+}
+
+/** What is left of `chunks` after the first `bytes` of them were written (a short write). */
+function unwritten(chunks: Buffer[], bytes: number): Buffer[] {
+  let skip = bytes
+  let index = 0
+  while (index < chunks.length && skip >= chunks[index].length) {
+    skip -= chunks[index].length
+    index++
+  }
+
+  if (index === chunks.length) return []
+  const rest = chunks.slice(index)
+  rest[0] = rest[0].subarray(skip)
+  return rest
 }
 
 /** Calls a stream callback once with the outcome of `work`. */

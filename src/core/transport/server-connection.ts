@@ -74,10 +74,12 @@ export interface ConnectionLimits {
 /** Extra bytes discarded after a fatal answer beyond what the frame announced (a header, a pipelined request). */
 const LINGER_SLACK_BYTES = 64 * 1024
 const PROTOCOL = 4
+/** Bytes queued on the socket before a response's writer waits for it to drain. */
+const OUTPUT_BOUND = 1024 * 1024
 
 type State = 'open' | 'lingering' | 'closed'
 
-type QueuedEvent = ReaderEvent | {type: 'fatal'; error: unknown}
+type QueuedEvent = ReaderEvent | {type: 'fatal'; error: unknown} | {type: 'wait'; done: Promise<void>}
 
 /** The header's byte order when nothing better is known: the reading that gives the smaller length. */
 export function guessByteOrder(header: Buffer): ByteOrder {
@@ -92,8 +94,9 @@ function peerOf(socket: Socket): string {
 
 /**
  * One client connection: bytes -> MessageReader events -> upload sink -> dispatch -> reply, one
- * request at a time and answered in order. The socket is paused while an event is being handled,
- * so a fast sender cannot make the server buffer more than one socket chunk per connection.
+ * request at a time and answered in order. The socket is paused while an event is being handled;
+ * upload data flows on without a pause while the sink has room, so a fast sender can make the server
+ * buffer at most the sink's high-water mark plus one socket chunk per connection.
  */
 export class ServerConnection<U extends ConnectionUpload = ConnectionUpload> {
   readonly peer: string
@@ -114,8 +117,8 @@ export class ServerConnection<U extends ConnectionUpload = ConnectionUpload> {
   private requestBytes = 0
   private upload: U | null = null
   private uploadError: unknown = null
-  /** Settles when the upload's last write has reached the sink's target, so handlers see every byte. */
-  private uploadFlushed: Promise<void> = Promise.resolve()
+  /** Feeds the upload's sink; its flush lets handlers see every byte. */
+  private feeder: SinkFeeder | null = null
 
   // Rate accounting: bytes moved, and time spent on our own work (not the peer's fault).
   private bytesIn = 0
@@ -234,6 +237,23 @@ export class ServerConnection<U extends ConnectionUpload = ConnectionUpload> {
 
   private async pump(): Promise<void> {
     if (this.pumping) return
+    // Upload data that the sink takes at once is handled here, without pausing the socket and
+    // without a tick per chunk; anything else (or a full sink) goes through the loop below.
+    while (this.queue.length > 0 && this.state === 'open' && this.queue[0].type === 'stream-data') {
+      const {chunk} = this.queue.shift() as {chunk: Buffer}
+      this.requestBytes += chunk.length
+      const wait = this.feedUpload(chunk)
+      if (wait) {
+        this.queue.unshift({type: 'wait', done: wait})
+        break
+      }
+    }
+
+    if (this.queue.length === 0) {
+      if (this.state === 'open' && !this.reader.inFrame) this.finishRequest()
+      return
+    }
+
     this.pumping = true
     this.socket.pause()
     try {
@@ -284,6 +304,11 @@ export class ServerConnection<U extends ConnectionUpload = ConnectionUpload> {
         return
       }
 
+      case 'wait': {
+        await this.own(event.done)
+        return
+      }
+
       case 'stream-start': {
         this.upload = null
         this.uploadError = null
@@ -313,16 +338,18 @@ export class ServerConnection<U extends ConnectionUpload = ConnectionUpload> {
     }
   }
 
+  /** Queues a chunk on the upload's sink; resolves at once unless the sink is full. */
   private async writeToUpload(chunk: Buffer): Promise<void> {
+    const wait = this.feedUpload(chunk)
+    if (wait) await this.own(wait)
+  }
+
+  /** Like writeToUpload, but returns nothing when there is no need to wait, so that data flows without a tick. */
+  private feedUpload(chunk: Buffer): Promise<void> | undefined {
     const upload = this.upload
-    if (!upload || this.uploadError !== null) return
-    let isOk = true
-    this.uploadFlushed = new Promise((resolve) => {
-      isOk = upload.sink.write(chunk, () => {
-        resolve()
-      })
-    })
-    if (!isOk) await this.own(waitForDrain(upload.sink))
+    if (!upload || this.uploadError !== null) return undefined
+    if (this.feeder?.sink !== upload.sink) this.feeder = new SinkFeeder(upload.sink)
+    return this.feeder.write(chunk)
   }
 
   private async answer(message: Message, byteOrder: ByteOrder): Promise<void> {
@@ -345,7 +372,8 @@ export class ServerConnection<U extends ConnectionUpload = ConnectionUpload> {
     }
 
     const isVersioned = message.VERSION !== null
-    if (upload) await this.own(this.uploadFlushed)
+    if (upload && this.feeder?.sink === upload.sink) await this.own(this.feeder.flushed())
+    this.feeder = null
     const reply: ConnectionReply =
       this.uploadError === null
         ? await this.own(this.hooks.dispatch({message, upload, peer: this.peer, signal: this.abort.signal}))
@@ -367,6 +395,7 @@ export class ServerConnection<U extends ConnectionUpload = ConnectionUpload> {
     const upload = this.upload
     this.upload = null
     this.uploadError = null
+    this.feeder = null
     if (upload) await upload.abort().catch(ignore)
   }
 
@@ -410,10 +439,12 @@ export class ServerConnection<U extends ConnectionUpload = ConnectionUpload> {
 
   private async write(buffer: Buffer): Promise<void> {
     if (this.state === 'closed') return
-    const isOk = this.socket.write(buffer, (error) => {
+    this.socket.write(buffer, (error) => {
       if (!error) this.bytesOut += buffer.length
     })
-    if (!isOk) await waitForDrain(this.socket)
+    // Past the socket's small high-water mark, keep queueing up to OUTPUT_BOUND: the next read from
+    // disk then overlaps with the send instead of waiting for an empty buffer each time.
+    if (this.socket.writableLength >= OUTPUT_BOUND) await waitForDrain(this.socket)
   }
 
   private report(reply: ConnectionReply, command: string | null, filename: string | null): void {
@@ -581,6 +612,59 @@ export class ServerConnection<U extends ConnectionUpload = ConnectionUpload> {
     void this.dropUpload()
     this.queue.length = 0
     for (const listener of this.closeListeners.splice(0)) listener()
+  }
+}
+
+/**
+ * Writes into a sink with bounded buffering. Unlike waiting for 'drain' (an empty buffer), a writer
+ * waits only while the sink holds its high-water mark or more, and goes on as soon as one write
+ * completes: the socket is read while the disk writes, and memory stays within the sink's bound
+ * plus one chunk.
+ */
+class SinkFeeder {
+  private pending = 0
+  private waiter: {readonly resolve: () => void; readonly flush: boolean} | null = null
+
+  constructor(readonly sink: Writable) {
+    const wake = () => {
+      this.wake()
+    }
+    sink.once('close', wake)
+    sink.once('error', wake)
+  }
+
+  /** Undefined when the caller may go on at once; else a promise that settles once there is room (or the sink failed). */
+  write(chunk: Buffer): Promise<void> | undefined {
+    this.pending++
+    this.sink.write(chunk, this.written)
+    if (this.hasRoom()) return undefined
+    return new Promise((resolve) => {
+      this.waiter = {resolve, flush: false}
+    })
+  }
+
+  /** Settles when every chunk written so far has reached the sink's target (or the sink failed). */
+  async flushed(): Promise<void> {
+    if (this.pending === 0 || this.sink.destroyed) return
+    return new Promise((resolve) => {
+      this.waiter = {resolve, flush: true}
+    })
+  }
+
+  private hasRoom(): boolean {
+    return this.sink.writableLength < this.sink.writableHighWaterMark || this.sink.destroyed
+  }
+
+  private readonly written = (): void => {
+    this.pending--
+    const {waiter} = this
+    if (waiter && (waiter.flush ? this.pending === 0 : this.hasRoom())) this.wake()
+  }
+
+  private wake(): void {
+    const {waiter} = this
+    this.waiter = null
+    waiter?.resolve()
   }
 }
 
