@@ -24,13 +24,27 @@ export class TargetExistsError extends Error {
 const activeParts = new Set<string>()
 
 /**
+ * Bytes a download may queue before its sink asks the connection to wait. Writes are gathered (one
+ * writev per batch, in the background) so that the socket is read while the disk writes; memory stays
+ * within twice this (one batch on its way to the disk, one queued) plus a chunk.
+ */
+export const DOWNLOAD_HIGH_WATER_MARK = 2 * 1024 * 1024
+
+/**
  * One download into a temporary file beside its target. Nothing is visible under the target's name until
  * `publish()`, which fsyncs and then links (or, with force, renames) it into place.
  */
 export class Download {
-  /** Bytes written so far. */
+  /** Bytes received so far; all of them are on disk once `publish()` has resolved. */
   bytes = 0
   readonly sink: FileDataSink
+
+  private queue: Buffer[] = []
+  private queued = 0
+  private writing: Promise<void> | null = null
+  private failure: {error: unknown} | null = null
+  private stopped = false
+  private room: {resolve: () => void; reject: (error: unknown) => void} | null = null
 
   private constructor(
     readonly target: string,
@@ -54,6 +68,12 @@ export class Download {
 
   /** Makes the file visible under the target's name: never replacing an existing file unless `force`. */
   async publish(force: boolean): Promise<void> {
+    try {
+      await this.flush()
+    } catch (error) {
+      await this.discard()
+      throw error
+    }
     await this.handle.sync()
     await this.handle.close()
     try {
@@ -72,19 +92,83 @@ export class Download {
 
   /** Removes the part file; safe to call twice and after publish. */
   async discard(): Promise<void> {
+    this.stopped = true
+    this.queue = []
+    this.queued = 0
+    this.room?.reject(new Error('the download was discarded'))
+    this.room = null
+    await this.writing?.catch(() => {})
     await this.handle.close().catch(() => {})
     await unlink(this.partPath).catch(() => {})
     activeParts.delete(this.partPath)
   }
 
-  private async write(chunk: Buffer): Promise<void> {
-    let offset = 0
-    while (offset < chunk.length) {
-      const {bytesWritten} = await this.handle.write(chunk, offset, chunk.length - offset)
-      offset += bytesWritten
-    }
+  /** Queues a chunk; waits only while DOWNLOAD_HIGH_WATER_MARK bytes or more wait for the disk. Fails with a write's error. */
+  private write(chunk: Buffer): Promise<void> | undefined {
+    if (this.failure !== null) return Promise.reject(this.failure.error)
+    if (this.stopped) return Promise.reject(new Error('the download was discarded'))
+    this.queue.push(chunk)
+    this.queued += chunk.length
     this.bytes += chunk.length
+    this.writing ??= this.writeQueued()
+    if (this.queued < DOWNLOAD_HIGH_WATER_MARK) return undefined
+    return new Promise((resolve, reject) => {
+      this.room = {resolve, reject}
+    })
   }
+
+  /** Everything queued is written, or the first write error is thrown. */
+  private async flush(): Promise<void> {
+    await this.writing
+    if (this.failure !== null) throw this.failure.error
+  }
+
+  /** Writes what is queued, a batch at a time, until the queue is empty; never rejects. */
+  private async writeQueued(): Promise<void> {
+    try {
+      while (this.queue.length > 0 && !this.stopped) {
+        const batch = this.queue
+        this.queue = []
+        this.queued = 0
+        // The connection goes on reading while this batch is on its way to the disk.
+        const room = this.room
+        this.room = null
+        room?.resolve()
+        await this.writeAll(batch)
+      }
+    } catch (error) {
+      this.failure = {error}
+      this.room?.reject(error)
+      this.room = null
+    } finally {
+      this.writing = null
+    }
+  }
+
+  private async writeAll(chunks: Buffer[]): Promise<void> {
+    let pending = chunks
+    while (pending.length > 0) {
+      const {bytesWritten} =
+        pending.length === 1
+          ? await this.handle.write(pending[0], 0, pending[0].length)
+          : await this.handle.writev(pending)
+      pending = unwritten(pending, bytesWritten)
+    }
+  }
+}
+
+/** What is left of `chunks` after the first `bytes` of them were written (a short write). */
+function unwritten(chunks: Buffer[], bytes: number): Buffer[] {
+  let skip = bytes
+  let index = 0
+  while (index < chunks.length && skip >= chunks[index].length) {
+    skip -= chunks[index].length
+    index++
+  }
+  if (index === chunks.length) return []
+  const rest = chunks.slice(index)
+  rest[0] = rest[0].subarray(skip)
+  return rest
 }
 
 async function publishNoReplace(from: string, to: string): Promise<void> {

@@ -1,6 +1,6 @@
 import {once} from 'node:events'
 import net from 'node:net'
-import type {Readable} from 'node:stream'
+import {finished, type Readable} from 'node:stream'
 
 import {maxFrameBytes} from '../config.js'
 import {type IssError, isIssError} from '../protocol/errors.js'
@@ -8,6 +8,11 @@ import type {ByteOrder} from '../protocol/frame-header.js'
 import type {Message} from '../protocol/message.js'
 import {MessageReader, type ReaderEvent} from '../protocol/message-reader.js'
 import {encodeFrame, encodeStreamingFrame, type OutgoingMessage} from '../protocol/message-writer.js'
+
+/** Bytes asked of a FILE_DATA stream per read: a file stream then reads this much at a time. */
+const SEND_CHUNK = 1024 * 1024
+/** Bytes queued on the socket before a request's writer waits for it to drain. */
+const SEND_QUEUE = 1024 * 1024
 
 /** Error codes after which a server closes the connection. */
 const CLOSING_CODES = new Set(['E_MALFORMED', 'E_TOO_LARGE', 'E_BUSY', 'E_TIMEOUT', 'E_SHUTTING_DOWN'])
@@ -112,8 +117,11 @@ export class ClientConnection {
   private failure: unknown
   private readonly failed: Promise<never>
   private markFailed!: (error: unknown) => void
-  /** Reading is serialised: the socket is paused while a chunk's events (and sink writes) are handled. */
+  /** Reading is serialised: the socket is paused while a chunk's events wait (for a sink write). */
   private consuming: Promise<void> = Promise.resolve()
+  /** A chunk's events are waiting: later data queues behind them, in the backlog. */
+  private waiting = false
+  private readonly backlog: Buffer[] = []
   /** Set when a frame was cut short on our side: the byte stream is out of step, no further request. */
   private outOfStep = false
 
@@ -148,15 +156,7 @@ export class ClientConnection {
       later(new ConnectionError('closed', this.address, `${this.address} closed the connection`)),
     )
     socket.on('data', (chunk: Buffer) => {
-      socket.pause()
-      this.consuming = this.consuming
-        .then(() => this.consume(chunk))
-        .then(
-          () => {
-            if (this.failure === undefined) socket.resume()
-          },
-          (error: unknown) => this.fail(error),
-        )
+      this.onData(chunk)
     })
   }
 
@@ -239,7 +239,7 @@ export class ClientConnection {
     await this.send(head)
     let sent = 0
     try {
-      for await (const data of stream) {
+      for await (const data of largeChunks(stream, SEND_CHUNK)) {
         // The server may answer (ERROR) before it has read everything: stop, the frame is then incomplete.
         if (pending.settled || this.failure !== undefined) break
         let chunk = data as Buffer
@@ -262,72 +262,130 @@ export class ClientConnection {
 
   private async send(chunk: Buffer): Promise<void> {
     if (this.failure !== undefined) throw this.failure
-    if (!this.socket.write(chunk)) await Promise.race([once(this.socket, 'drain'), this.failed])
+    // Queue past the socket's small high-water mark up to SEND_QUEUE: the next read from disk then
+    // overlaps with this send instead of waiting for an empty buffer each time.
+    if (!this.socket.write(chunk) && this.socket.writableLength >= SEND_QUEUE) {
+      await Promise.race([once(this.socket, 'drain'), this.failed])
+    }
   }
 
-  private async consume(chunk: Buffer): Promise<void> {
+  /**
+   * Handles a chunk at once when nothing waits; when a sink write makes it wait, the socket is paused
+   * and chunks already on their way queue behind it. No tick and no pause per chunk while the sink keeps up.
+   */
+  private onData(chunk: Buffer): void {
+    if (this.waiting) {
+      this.backlog.push(chunk)
+      this.socket.pause()
+      return
+    }
+    let wait: Promise<void> | undefined
+    try {
+      wait = this.consume(chunk)
+    } catch (error) {
+      this.fail(error)
+      return
+    }
+    if (wait === undefined) return
+    this.waiting = true
+    this.socket.pause()
+    this.consuming = this.consumeBacklog(wait).then(
+      () => {
+        this.waiting = false
+        if (this.failure === undefined) this.socket.resume()
+      },
+      (error: unknown) => {
+        this.waiting = false
+        this.fail(error)
+      },
+    )
+  }
+
+  private async consumeBacklog(wait: Promise<void>): Promise<void> {
+    await wait
+    while (this.backlog.length > 0 && this.failure === undefined) await this.consume(this.backlog.shift()!)
+  }
+
+  /** Undefined when the chunk was handled at once; else a promise that settles when it has been. */
+  private consume(chunk: Buffer): Promise<void> | undefined {
     const events: ReaderEvent[] = []
     try {
       this.reader.write(chunk, events)
     } catch (error) {
       throw protocolError(error, this.address)
     }
-    for (const event of events) {
-      const pending = this.pending
-      switch (event.type) {
-        case 'stream-start': {
-          pending?.observer?.start?.(event.maxLength)
-          break
-        }
-        case 'stream-data': {
-          if (pending === undefined) break
-          if (pending.sink) await pending.sink.write(event.chunk)
-          pending.received += event.chunk.length
-          pending.observer?.update?.(pending.received)
-          break
-        }
-        case 'stream-end': {
-          break
-        }
-        case 'rejected': {
-          throw protocolError(event.error, this.address)
-        }
-        case 'message': {
-          if (pending === undefined || pending.settled) {
-            throw new ConnectionError('protocol', this.address, `${this.address} sent a message nobody asked for`)
-          }
-          const {message} = event
-          if (message.STATUS !== 'OK' && message.STATUS !== 'ERROR') {
-            throw new ConnectionError(
-              'protocol',
-              this.address,
-              `${this.address} answered with STATUS ${JSON.stringify(message.STATUS)}, not OK or ERROR`,
-            )
-          }
-          // A small FILE_DATA may arrive held rather than streamed; the sink gets it all the same.
-          if (Buffer.isBuffer(message.FILE_DATA) && message.FILE_DATA.length > 0) {
-            if (message.FILE_DATA.length > this.options.maxSize) {
-              throw protocolError(
-                {code: 'E_TOO_LARGE', message: `FILE_DATA is over the limit of ${this.options.maxSize} bytes`},
-                this.address,
-              )
-            }
-            pending.observer?.start?.(message.FILE_DATA.length)
-            if (pending.sink) await pending.sink.write(message.FILE_DATA)
-            pending.received += message.FILE_DATA.length
-            pending.observer?.update?.(pending.received)
-          }
-          // An ERROR to a frame the server could not read as our request (no COMMAND echoed, or a frame-level
-          // code) means it is closing this connection: the next request goes on a new one.
-          if (message.STATUS === 'ERROR' && (message.COMMAND === null || CLOSING_CODES.has(message.CODE ?? ''))) {
-            this.outOfStep = true
-          }
-          pending.settled = true
-          pending.resolve(message)
-          break
-        }
+    return this.handleEvents(events, 0)
+  }
+
+  private handleEvents(events: ReaderEvent[], from: number): Promise<void> | undefined {
+    for (let index = from; index < events.length; index++) {
+      const wait = this.handleEvent(events[index])
+      if (wait !== undefined) return wait.then(() => this.handleEvents(events, index + 1))
+    }
+    return undefined
+  }
+
+  private handleEvent(event: ReaderEvent): Promise<void> | undefined {
+    const pending = this.pending
+    switch (event.type) {
+      case 'stream-start': {
+        pending?.observer?.start?.(event.maxLength)
+        return undefined
+      }
+      case 'stream-data': {
+        if (pending === undefined) return undefined
+        const wait = pending.sink?.write(event.chunk)
+        if (wait instanceof Promise) return wait.then(() => this.received(pending, event.chunk.length))
+        this.received(pending, event.chunk.length)
+        return undefined
+      }
+      case 'stream-end': {
+        return undefined
+      }
+      case 'rejected': {
+        throw protocolError(event.error, this.address)
+      }
+      case 'message': {
+        return this.settle(pending, event.message)
       }
     }
+  }
+
+  private received(pending: PendingRequest, bytes: number): void {
+    pending.received += bytes
+    pending.observer?.update?.(pending.received)
+  }
+
+  private async settle(pending: PendingRequest | undefined, message: Message): Promise<void> {
+    if (pending === undefined || pending.settled) {
+      throw new ConnectionError('protocol', this.address, `${this.address} sent a message nobody asked for`)
+    }
+    if (message.STATUS !== 'OK' && message.STATUS !== 'ERROR') {
+      throw new ConnectionError(
+        'protocol',
+        this.address,
+        `${this.address} answered with STATUS ${JSON.stringify(message.STATUS)}, not OK or ERROR`,
+      )
+    }
+    // A small FILE_DATA may arrive held rather than streamed; the sink gets it all the same.
+    if (Buffer.isBuffer(message.FILE_DATA) && message.FILE_DATA.length > 0) {
+      if (message.FILE_DATA.length > this.options.maxSize) {
+        throw protocolError(
+          {code: 'E_TOO_LARGE', message: `FILE_DATA is over the limit of ${this.options.maxSize} bytes`},
+          this.address,
+        )
+      }
+      pending.observer?.start?.(message.FILE_DATA.length)
+      if (pending.sink) await pending.sink.write(message.FILE_DATA)
+      this.received(pending, message.FILE_DATA.length)
+    }
+    // An ERROR to a frame the server could not read as our request (no COMMAND echoed, or a frame-level
+    // code) means it is closing this connection: the next request goes on a new one.
+    if (message.STATUS === 'ERROR' && (message.COMMAND === null || CLOSING_CODES.has(message.CODE ?? ''))) {
+      this.outOfStep = true
+    }
+    pending.settled = true
+    pending.resolve(message)
   }
 
   private fail(error: unknown): void {
@@ -341,6 +399,48 @@ export class ClientConnection {
       pending.settled = true
       pending.reject(error)
     }
+  }
+}
+
+/**
+ * The chunks of `stream`, read `size` bytes at a time where it allows: read(size) raises a stream's
+ * high-water mark to `size`, so an fs.ReadStream made with the default 64 KiB reads 1 MiB per call
+ * (16 times fewer thread-pool round trips). Ends at the stream's end, throws its error.
+ * @yields Buffers of up to about `size` bytes, in order.
+ */
+async function* largeChunks(stream: Readable, size: number): AsyncGenerator<Buffer> {
+  let ended = false
+  let failure: Error | null = null
+  let wake: (() => void) | null = null
+  const onEvent = () => {
+    const resolve = wake
+    wake = null
+    resolve?.()
+  }
+  const nextEvent = async () =>
+    new Promise<void>((resolve) => {
+      wake = resolve
+    })
+  const stop = finished(stream, (error) => {
+    ended = true
+    failure = error ?? null
+    onEvent()
+  })
+  stream.on('readable', onEvent)
+  try {
+    for (;;) {
+      const chunk = stream.destroyed ? null : (stream.read(size) as Buffer | string | null)
+      if (chunk !== null) {
+        yield typeof chunk === 'string' ? Buffer.from(chunk) : chunk
+        continue
+      }
+      if (failure !== null) throw failure
+      if (ended) return
+      await nextEvent()
+    }
+  } finally {
+    stop()
+    stream.off('readable', onEvent)
   }
 }
 
