@@ -220,7 +220,7 @@ export class ServerConnection<U extends ConnectionUpload = ConnectionUpload> {
       this.queue.push(...events, {type: 'fatal', error})
     }
 
-    void this.pump()
+    this.pump()
   }
 
   private onPeerEnd(): void {
@@ -235,7 +235,7 @@ export class ServerConnection<U extends ConnectionUpload = ConnectionUpload> {
     else if (this.idle) this.endGracefully()
   }
 
-  private async pump(): Promise<void> {
+  private pump(): void {
     if (this.pumping) return
     // Upload data that the sink takes at once is handled here, without pausing the socket and
     // without a tick per chunk; anything else (or a full sink) goes through the loop below.
@@ -254,6 +254,11 @@ export class ServerConnection<U extends ConnectionUpload = ConnectionUpload> {
       return
     }
 
+    void this.pumpQueue()
+  }
+
+  /** Handles the queued events one at a time with the socket paused, then resumes it. */
+  private async pumpQueue(): Promise<void> {
     this.pumping = true
     this.socket.pause()
     try {
