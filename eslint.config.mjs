@@ -103,4 +103,32 @@ export default [
       'no-return-assign': 'off',
     },
   },
+  {
+    // Compiled to CommonJS: __dirname and lazy require() are its module system, and it has no top-level await.
+    files: ['src/**/*.ts', 'test/**/*.ts', 'plugins/*/src/**/*.ts', 'plugins/*/test/**/*.ts'],
+    rules: {'unicorn/prefer-module': 'off', 'unicorn/prefer-top-level-await': 'off'},
+  },
+  {
+    // Plugins get `image-sharing-service` from the host at run time (host-resolution.ts), not from their node_modules.
+    files: ['plugins/**/*.ts', 'test/fixtures/plugins/**/*.js'],
+    rules: {
+      'import-x/no-unresolved': ['error', {ignore: ['^image-sharing-service(/|$)']}],
+      'n/no-missing-require': ['error', {allowModules: ['image-sharing-service']}],
+    },
+  },
+  {
+    // A plugin's tests run from the host checkout, with the host's devDependencies (chai, mocha).
+    files: ['plugins/*/test/**/*.ts'],
+    rules: {'import-x/no-extraneous-dependencies': 'off', 'n/no-extraneous-import': 'off'},
+  },
+  {
+    // Cases generated in a loop (for ... it(...)) read the suite's state, set by its hooks, when they run: on purpose.
+    files: ['test/**/*.ts', 'plugins/*/test/**/*.ts'],
+    rules: {'@typescript-eslint/no-loop-func': 'off'},
+  },
+  {
+    // ESLint's documented flat-config form is an anonymous default export.
+    files: ['eslint.config.mjs'],
+    rules: {'import-x/no-anonymous-default-export': 'off'},
+  },
 ]
