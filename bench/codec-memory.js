@@ -27,7 +27,7 @@ const json = args.includes('--json')
 const phaseIndex = args.indexOf('--phase')
 const PHASE = phaseIndex === -1 ? 'both' : args[phaseIndex + 1]
 
-const MiB = (bytes) => Math.round((bytes / 1024 / 1024) * 10) / 10
+const toMiB = (bytes) => Math.round((bytes / 1024 / 1024) * 10) / 10
 // resourceUsage().maxRSS is in KiB.
 const peakRss = () => process.resourceUsage().maxRSS * 1024
 
@@ -61,11 +61,19 @@ function readerSink() {
       state.wire += chunk.length
       reader.write(chunk, events)
       for (const event of events) {
-        if (event.type === 'stream-data') {
-          state.streamed += event.chunk.length
-          state.hash.update(event.chunk)
-        } else if (event.type === 'message') state.messages.push(event.message)
-        else if (event.type === 'rejected') return callback(event.error)
+        switch (event.type) {
+          case 'stream-data': {
+            state.streamed += event.chunk.length
+            state.hash.update(event.chunk)
+            break
+          }
+          case 'message': {
+            state.messages.push(event.message)
+            break
+          }
+          case 'rejected':
+            return callback(event.error)
+        }
       }
       events.length = 0
       callback()
@@ -101,7 +109,7 @@ async function encodePhase() {
   })
   await pipeline(Readable.from(framePieces(head, generated(SIZE, sent), tail)), socket)
   if (written !== frameLength + 4) throw new Error(`encode: wrote ${written} bytes, announced ${frameLength + 4}`)
-  return {phase: 'encode', bytes: written, sha256: wire.digest('hex'), peakRssMiB: MiB(peakRss())}
+  return {phase: 'encode', bytes: written, sha256: wire.digest('hex'), peakRssMiB: toMiB(peakRss())}
 }
 
 /** For comparison: the same chunks through a hashing sink with no codec at all (Node's own floor). */
@@ -116,7 +124,7 @@ async function baselinePhase() {
     },
   })
   await pipeline(generated(SIZE, sent), sink)
-  return {phase: 'baseline (no codec)', bytes: written, sha256: sent.digest('hex'), peakRssMiB: MiB(peakRss())}
+  return {phase: 'baseline (no codec)', bytes: written, sha256: sent.digest('hex'), peakRssMiB: toMiB(peakRss())}
 }
 
 async function* framePieces(head, data, tail) {
@@ -132,23 +140,23 @@ function check(phase, sent, state) {
     throw new Error(
       `${phase}: streamed ${state.streamed} of ${SIZE} bytes, ${state.messages.length} messages, hash ok ${got === expected}`,
     )
-  return {phase, bytes: state.streamed, sha256: got, peakRssMiB: MiB(peakRss())}
+  return {phase, bytes: state.streamed, sha256: got, peakRssMiB: toMiB(peakRss())}
 }
 
 async function main() {
   const started = process.hrtime.bigint()
   const results = []
   if (PHASE === 'baseline') results.push(await baselinePhase())
-  if (PHASE === 'both' || PHASE === 'decode') results.push(await decodePhase())
+  else if (PHASE === 'both' || PHASE === 'decode') results.push(await decodePhase())
   if (PHASE === 'both' || PHASE === 'encode') results.push(await encodePhase())
   const seconds = Number(process.hrtime.bigint() - started) / 1e9
-  const peak = MiB(peakRss())
+  const peak = toMiB(peakRss())
   const ok = peak < LIMIT_MIB
   if (json) console.log(JSON.stringify({sizeBytes: SIZE, results, peakRssMiB: peak, limitMiB: LIMIT_MIB, seconds, ok}))
   else {
     for (const r of results)
       console.log(
-        `${r.phase}: ${MiB(r.bytes)} MiB FILE_DATA, sha256 ${r.sha256.slice(0, 16)}..., peak RSS so far ${r.peakRssMiB} MiB`,
+        `${r.phase}: ${toMiB(r.bytes)} MiB FILE_DATA, sha256 ${r.sha256.slice(0, 16)}..., peak RSS so far ${r.peakRssMiB} MiB`,
       )
     console.log(`peak RSS ${peak} MiB (limit ${LIMIT_MIB} MiB) in ${seconds.toFixed(1)} s: ${ok ? 'OK' : 'OVER'}`)
   }

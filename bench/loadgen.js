@@ -14,7 +14,7 @@ const {quantileSorted} = require('./lib/stats.js')
 
 const config = JSON.parse(process.argv[2])
 const data = fs.readFileSync(config.dataFile)
-const maxOps = config.maxOps ?? Number.POSITIVE_INFINITY
+const maxOps = config.maxOps ?? Infinity
 const latencies = []
 let measuring = false
 let stopping = false
@@ -34,9 +34,7 @@ function fail(message) {
 function buildRequest(index, seq) {
   const name = config.op === 'put' ? `${config.namePrefix}-${index}-${seq}.png` : config.getName
   if (config.proto === 'iss') {
-    return config.op === 'put'
-      ? requestFrame({command: 'PUT', filename: name, data})
-      : requestFrame({command: 'GET', filename: name})
+    return requestFrame(config.op === 'put' ? {command: 'PUT', filename: name, data} : {command: 'GET', filename: name})
   }
   return config.op === 'put' ? httpRequest('PUT', `/${name}`, data) : httpRequest('GET', `/${name}`)
 }
@@ -115,8 +113,11 @@ async function main() {
   ])
   const capped = totalOps >= maxOps
   // Capped (to bound disk use), the window ends with the last answered request.
-  const windowEnd = capped && lastMeasuredAt > 0n ? lastMeasuredAt : stoppedAt < measureEnd ? stoppedAt : measureEnd
+  // eslint-disable-next-line unicorn/prefer-math-min-max -- hrtime bigints: Math.min throws on BigInt
+  const runEnd = stoppedAt < measureEnd ? stoppedAt : measureEnd
+  const windowEnd = capped && lastMeasuredAt > 0n ? lastMeasuredAt : runEnd
   const seconds = Number(windowEnd - measureStart) / 1e9
+  // eslint-disable-next-line unicorn/require-array-sort-compare -- a Float64Array sorts numerically
   const sorted = Float64Array.from(latencies).sort()
   const result = {
     proto: config.proto,
@@ -127,7 +128,7 @@ async function main() {
     opsPerSec: measuredOps / seconds,
     p50Ms: quantileSorted(sorted, 0.5),
     p99Ms: quantileSorted(sorted, 0.99),
-    maxMs: sorted.length ? sorted.at(-1) : null,
+    maxMs: sorted.length > 0 ? sorted.at(-1) : null,
     totalOps,
     errors,
     firstError,

@@ -46,8 +46,8 @@ function serve(dir, fsync) {
         const op = buffered.toString('latin1', 0, 1)
         const name = path.basename(buffered.toString('utf8', 3, 3 + nameLength))
         const size = Number(buffered.readBigUInt64BE(3 + nameLength))
-        const rest = buffered.subarray(3 + nameLength + 8)
-        const handler = op === 'P' ? receive(socket, dir, name, size, rest, fsync) : send(socket, dir, name)
+        const leftover = buffered.subarray(3 + nameLength + 8)
+        const handler = op === 'P' ? receive(socket, dir, name, size, leftover, fsync) : send(socket, dir, name)
         handler.catch((error) => {
           process.stderr.write(`${error.stack}\n`)
           socket.destroy()
@@ -68,7 +68,10 @@ async function receive(socket, dir, name, size, first, fsync) {
     remaining -= first.length
   }
   await new Promise((resolve, reject) => {
-    if (remaining === 0) return resolve()
+    if (remaining === 0) {
+      resolve()
+      return
+    }
     socket.on('data', (chunk) => {
       remaining -= chunk.length
       if (!out.write(chunk)) {
@@ -80,7 +83,9 @@ async function receive(socket, dir, name, size, first, fsync) {
     socket.once('end', () => (remaining > 0 ? reject(new Error('short upload')) : resolve()))
     socket.resume()
   })
-  await new Promise((resolve, reject) => out.end((error) => (error ? reject(error) : resolve())))
+  await new Promise((resolve, reject) => {
+    out.end((error) => (error ? reject(error) : resolve()))
+  })
   if (fsync) fsyncPath(temp)
   fs.renameSync(temp, path.join(dir, name))
   socket.end('K')
@@ -140,7 +145,9 @@ async function get(name, outFile, fsync) {
     socket.once('error', reject)
   })
   socket.destroy()
-  await new Promise((resolve, reject) => out.end((error) => (error ? reject(error) : resolve())))
+  await new Promise((resolve, reject) => {
+    out.end((error) => (error ? reject(error) : resolve()))
+  })
   if (fsync) fsyncPath(outFile)
 }
 

@@ -113,7 +113,8 @@ function parseArgs(argv) {
         opts.largeSize = parseSize(value())
         break
       case '--runs':
-        opts.largeRuns = opts.smallRuns = Math.max(1, Number(value()))
+        opts.largeRuns = Math.max(1, Number(value()))
+        opts.smallRuns = opts.largeRuns
         break
       case '--duration':
         opts.smallDuration = Math.max(100, Number(value()) * 1000)
@@ -206,7 +207,7 @@ function machine(tmp) {
     node: process.version,
     python: tryRun('python3', ['--version']),
     nginx: tryRun('nginx', ['-v']),
-    curl: tryRun('curl', ['--version'])?.split('\n')[0] ?? null,
+    curl: tryRun('curl', ['--version'])?.split('\n', 1)[0] ?? null,
     disk: diskOf(tmp),
     loadavgStart: os.loadavg(),
   }

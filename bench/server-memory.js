@@ -32,7 +32,7 @@ function startServer(storage) {
       '--storage',
       storage,
       '--max-size',
-      `${SIZE + CHUNK}`,
+      String(SIZE + CHUNK),
       '--min-free',
       '0',
       '--log-level',
@@ -84,7 +84,9 @@ function readFrame(socket) {
 
 async function put(port) {
   const socket = connect({port, host: '127.0.0.1'})
-  await new Promise((resolve) => socket.once('connect', resolve))
+  await new Promise((resolve) => {
+    socket.once('connect', resolve)
+  })
   const {head, tail} = encodeStreamingFrame(request('PUT', 'big.png'), SIZE, {protocol: 4})
   const answer = readFrame(socket)
   socket.write(head)
@@ -95,7 +97,10 @@ async function put(port) {
   for (let sent = 0; sent < SIZE; sent += CHUNK) {
     const whole = sent === 0 ? first : block
     const part = sent + CHUNK <= SIZE ? whole : whole.subarray(0, SIZE - sent)
-    if (!socket.write(part)) await new Promise((resolve) => socket.once('drain', resolve))
+    if (!socket.write(part))
+      await new Promise((resolve) => {
+        socket.once('drain', resolve)
+      })
   }
   socket.write(tail)
   const result = await answer
@@ -105,7 +110,9 @@ async function put(port) {
 
 async function get(port) {
   const socket = connect({port, host: '127.0.0.1'})
-  await new Promise((resolve) => socket.once('connect', resolve))
+  await new Promise((resolve) => {
+    socket.once('connect', resolve)
+  })
   const answer = readFrame(socket)
   socket.write(encodeFrame({...request('GET', 'big.png'), FILE_DATA: null}, {protocol: 4}))
   const result = await answer
@@ -135,7 +142,9 @@ async function main() {
     process.exitCode = afterGet < 128 ? 0 : 1
   } finally {
     child.kill('SIGTERM')
-    await new Promise((resolve) => child.on('exit', resolve))
+    await new Promise((resolve) => {
+      child.on('exit', resolve)
+    })
     rmSync(storage, {recursive: true, force: true})
   }
 }

@@ -14,9 +14,11 @@ const data = fs.readFileSync(dataFile)
 
 function response() {
   if (proto === 'iss') {
-    return op === 'get'
-      ? requestFrame({command: 'GET', status: 'OK', filename: 'x.png', data, version: false})
-      : requestFrame({command: 'PUT', status: 'OK', filename: 'x.png', version: false})
+    return requestFrame(
+      op === 'get'
+        ? {command: 'GET', status: 'OK', filename: 'x.png', data, version: false}
+        : {command: 'PUT', status: 'OK', filename: 'x.png', version: false},
+    )
   }
   return op === 'get'
     ? [Buffer.from(`HTTP/1.1 200 OK\r\nContent-Length: ${data.length}\r\nContent-Type: image/png\r\n\r\n`), data]

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 'use strict'
 // Plain JS so that an old Node can still print a useful line before anything modern is parsed.
-const major = Number(process.versions.node.split('.')[0])
+const major = Number(process.versions.node.split('.', 1)[0])
 if (major < 22) {
   process.stderr.write(
     `iss needs Node.js 22 or newer; this is Node.js ${process.versions.node}. Install Node 22+ and try again.\n`,
@@ -10,6 +10,7 @@ if (major < 22) {
 }
 // Cache compiled code between runs (in NODE_COMPILE_CACHE, else <tmpdir>/node-compile-cache): start-up is most
 // of what a short command costs.
+// eslint-disable-next-line n/no-unsupported-features/node-builtins -- optional call: a Node without it just skips the cache
 require('node:module').enableCompileCache?.()
 const fs = require('node:fs')
 const path = require('node:path')

@@ -43,7 +43,9 @@ function runWorker(index) {
       stdio: ['ignore', 'pipe', 'inherit'],
     })
     let out = ''
-    child.stdout.on('data', (chunk) => (out += chunk))
+    child.stdout.on('data', (chunk) => {
+      out += chunk
+    })
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
     child.on('close', (code, signal) => {
       clearTimeout(timer)

@@ -6,7 +6,7 @@ const path = require('node:path')
 
 /** The top `limit` functions by self time across every profile in dir, or null if there is none. */
 function summarizeProfile(dir, limit = 12) {
-  let files = []
+  let files
   try {
     files = fs.readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'))
   } catch {
@@ -33,7 +33,7 @@ function summarizeProfile(dir, limit = 12) {
   // Idle is time spent waiting (for the disk, the peer, or the next request): shares are of busy time.
   const idleUs = selfUs.get('(idle)') ?? 0
   const busyUs = totalUs - idleUs
-  const top = [...selfUs.entries()]
+  const top = [...selfUs]
     .filter(([fn]) => fn !== '(idle)')
     .sort((a, b) => b[1] - a[1])
     .slice(0, limit)

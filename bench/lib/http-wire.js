@@ -12,6 +12,8 @@ function httpRequest(method, urlPath, body = null) {
 
 const CRLFCRLF = Buffer.from('\r\n\r\n')
 const CRLF = Buffer.from('\r\n')
+/** States that wait for a CRLF-terminated line (or the blank line ending a head). */
+const LINE_STATES = new Set(['head', 'size', 'trailer'])
 
 /** Calls onResponse(statusCode, bodyLength) for each complete response on the stream (Content-Length or chunked). */
 class ResponseSkipper {
@@ -30,7 +32,7 @@ class ResponseSkipper {
     this.pending = null
     let offset = 0
     while (offset < data.length) {
-      if (this.state === 'head' || this.state === 'size' || this.state === 'trailer') {
+      if (LINE_STATES.has(this.state)) {
         const mark = this.state === 'head' ? CRLFCRLF : CRLF
         const end = data.indexOf(mark, offset)
         if (end === -1) {

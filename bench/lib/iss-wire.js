@@ -46,9 +46,17 @@ function bytesHead(length) {
  * `data` is never copied, so one 100 KB buffer serves every PUT.
  */
 function requestFrame({command, status = 'REQUEST', filename = null, data = null, version = true}) {
-  const before = [Buffer.from([PROTO, 4, EMPTY_DICT, MARK])]
-  before.push(str('COMMAND'), str(command), str('STATUS'), str(status), str('DETAILS'), Buffer.from([NONE]))
-  before.push(str('FILENAME'), filename === null ? Buffer.from([NONE]) : str(filename))
+  const before = [
+    Buffer.from([PROTO, 4, EMPTY_DICT, MARK]),
+    str('COMMAND'),
+    str(command),
+    str('STATUS'),
+    str(status),
+    str('DETAILS'),
+    Buffer.from([NONE]),
+    str('FILENAME'),
+    filename === null ? Buffer.from([NONE]) : str(filename),
+  ]
   const after = []
   if (data === null) {
     before.push(str('FILE_DATA'), Buffer.from([NONE]))
@@ -109,8 +117,7 @@ class FrameSkipper {
         this.head.push(piece.subarray(0, 512 - this.headLength))
         this.headLength += Math.min(piece.length, 512 - this.headLength)
       }
-      this.tail =
-        piece.length >= 512 ? piece.subarray(piece.length - 512) : Buffer.concat([this.tail, piece]).subarray(-512)
+      this.tail = piece.length >= 512 ? piece.subarray(-512) : Buffer.concat([this.tail, piece]).subarray(-512)
       this.remaining -= take
       offset += take
       if (this.remaining === 0) this.finish()

@@ -7,7 +7,7 @@ const path = require('node:path')
 const {runTimed, startServer} = require('./procs.js')
 
 function which(name) {
-  for (const dir of (process.env.PATH ?? '').split(':').concat(['/usr/sbin', '/usr/bin', '/sbin'])) {
+  for (const dir of [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/usr/bin', '/sbin']) {
     const candidate = path.join(dir, name)
     try {
       fs.accessSync(candidate, fs.constants.X_OK)

@@ -140,7 +140,7 @@ async function startServer({name, command, args, port, env, cwd, logDir, readyTi
     resetPeak() {
       for (const pid of server.pids()) resetPeak(pid)
     },
-    log: () => {
+    log() {
       try {
         return fs.readFileSync(logPath, 'utf8')
       } catch {
@@ -162,7 +162,7 @@ async function startServer({name, command, args, port, env, cwd, logDir, readyTi
   } catch (error) {
     const text = server.log().slice(-2000)
     await server.stop(500)
-    throw new Error(`${name}: ${error.message}\n${text}`)
+    throw new Error(`${name}: ${error.message}\n${text}`, {cause: error})
   }
   return server
 }
@@ -191,7 +191,9 @@ function runTimed(command, args, {env, cwd, timeoutMs = 120_000, measureRss = tr
       if (outBytes < 8 << 20) out.push(chunk)
       outBytes += chunk.length
     })
-    child.stderr.on('data', (chunk) => err.push(chunk))
+    child.stderr.on('data', (chunk) => {
+      err.push(chunk)
+    })
     if (input) child.stdin.end(input)
     let sampled = 0
     const sampler =
@@ -209,7 +211,9 @@ function runTimed(command, args, {env, cwd, timeoutMs = 120_000, measureRss = tr
       }
       child.kill('SIGKILL')
     }, timeoutMs)
-    child.once('error', (error) => err.push(Buffer.from(String(error))))
+    child.once('error', (error) => {
+      err.push(Buffer.from(String(error)))
+    })
     child.once('close', (code, signal) => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6
       live.delete(child)

@@ -124,26 +124,33 @@ function cliTable(cli) {
   return {title, headers, rows}
 }
 
+/** Null or undefined: a ratio or time that was not measured. */
+function isMissing(value) {
+  return value === null || value === undefined
+}
+
 /** Each target of issue 6 item 5: what was measured and whether it holds (null: not measured). */
 function targets(sections) {
   const out = []
-  const add = (target, measured, met) => out.push({target, measured, met})
+  const add = (target, measured, met) => {
+    out.push({target, measured, met})
+  }
   const large = sections.large
   const iss = large?.rows?.find((r) => r.id === 'iss-fsync' && !r.skipped && !r.failed)
   const size = large?.sizeBytes ? `${(large.sizeBytes / 2 ** 20).toFixed(0)} MiB` : '1 GiB'
   add(
     `${size} PUT >= 0.8x raw pipe (a)`,
     iss ? fmt.ratio(iss.putRatio) : 'not measured',
-    iss?.putRatio == null ? null : iss.putRatio >= 0.8,
+    isMissing(iss?.putRatio) ? null : iss.putRatio >= 0.8,
   )
   add(
     `${size} GET >= 0.8x raw pipe (a)`,
     iss ? fmt.ratio(iss.getRatio) : 'not measured',
-    iss?.getRatio == null ? null : iss.getRatio >= 0.8,
+    isMissing(iss?.getRatio) ? null : iss.getRatio >= 0.8,
   )
   const issRows = large?.rows?.filter((r) => r.id.startsWith('iss') && !r.skipped && !r.failed) ?? []
-  const serverPeak = issRows.length ? Math.max(...issRows.map((r) => r.serverPeakMiB)) : null
-  const clientPeak = issRows.length ? Math.max(...issRows.map((r) => r.clientPeakMiB)) : null
+  const serverPeak = issRows.length > 0 ? Math.max(...issRows.map((r) => r.serverPeakMiB)) : null
+  const clientPeak = issRows.length > 0 ? Math.max(...issRows.map((r) => r.clientPeakMiB)) : null
   add(
     'server peak RSS <= 128 MiB',
     serverPeak === null ? 'not measured' : `${fmt.int(serverPeak)} MiB`,
@@ -161,18 +168,18 @@ function targets(sections) {
   const putNoFsync = row('iss-put-nofsync')
   add(
     'small GET >= 0.5x nginx GET ops/s',
-    get?.ratio == null ? 'not measured' : fmt.ratio(get.ratio),
-    get?.ratio == null ? null : get.ratio >= 0.5,
+    isMissing(get?.ratio) ? 'not measured' : fmt.ratio(get.ratio),
+    isMissing(get?.ratio) ? null : get.ratio >= 0.5,
   )
   add(
     'small PUT >= 1.0x nginx PUT ops/s (iss default fsync)',
-    put?.ratio == null ? 'not measured' : fmt.ratio(put.ratio),
-    put?.ratio == null ? null : put.ratio >= 1,
+    isMissing(put?.ratio) ? 'not measured' : fmt.ratio(put.ratio),
+    isMissing(put?.ratio) ? null : put.ratio >= 1,
   )
   add(
     '(same, iss --no-fsync: like for like with nginx)',
-    putNoFsync?.ratio == null ? 'not measured' : fmt.ratio(putNoFsync.ratio),
-    putNoFsync?.ratio == null ? null : putNoFsync.ratio >= 1,
+    isMissing(putNoFsync?.ratio) ? 'not measured' : fmt.ratio(putNoFsync.ratio),
+    isMissing(putNoFsync?.ratio) ? null : putNoFsync.ratio >= 1,
   )
   for (const r of [get, put]) {
     if (r) add(`${r.label} p99 <= 20 ms`, `${fmt.ms(r.p99Ms)} ms`, r.p99Ms <= 20)
@@ -235,10 +242,9 @@ function tables(sections) {
   if (sections.list?.rows) out.push(listTable(sections.list))
   if (sections.cli?.rows) out.push(cliTable(sections.cli))
   for (const [name, section] of Object.entries(sections)) {
-    if (section?.skipped || section?.failed) {
-      const why = section.skipped ? `skipped: ${section.skipped}` : `FAILED: ${firstLines(section.failed)}`
-      out.push({title: `${name}: ${why}`, headers: [], rows: []})
-    }
+    if (!section?.skipped && !section?.failed) continue
+    const why = section.skipped ? `skipped: ${section.skipped}` : `FAILED: ${firstLines(section.failed)}`
+    out.push({title: `${name}: ${why}`, headers: [], rows: []})
   }
   return out
 }

@@ -50,38 +50,43 @@ function systems(ctx) {
     get: (port, name, out) =>
       runIss(['get', name, '-o', out, '--port', String(port), '--max-size', String(ctx.opts.largeSize + MiB)]),
   })
-  const list = [raw(true), iss(true), raw(false), iss(false)]
-  list.push({
-    id: 'nginx',
-    label: '(b) nginx WebDAV + curl',
-    anchor: 'raw-nofsync',
-    policy: 'no fsync (nginx has none)',
-    skip: ctx.nginx.binary ? (ctx.opts.noNginx ? 'disabled (--no-nginx)' : null) : ctx.nginx.reason,
-    start: (dir, port) =>
-      startNginx({binary: ctx.nginx.binary, dir: path.join(ctx.tmp, 'nginx-large'), root: dir, port}),
-    put: (port, file, name) => runTimed('curl', ['-sS', '-f', '-T', file, `http://127.0.0.1:${port}/${name}`]),
-    get: (port, name, out) => runTimed('curl', ['-sS', '-f', '-o', out, `http://127.0.0.1:${port}/${name}`]),
-  })
-  list.push({
-    id: 'python-seed',
-    label: '(c) Python seed (whole file in memory)',
-    anchor: 'raw-nofsync',
-    policy: 'no fsync (as the seed)',
-    runs: ctx.opts.pythonRuns,
-    skip: ctx.opts.noPython ? 'disabled (--no-python)' : null,
-    start: (dir, port) =>
-      startServer({
-        name: 'python seed server',
-        command: 'python3',
-        args: [SEED_SERVER, dir, '--endian', 'big', '--port', String(port)],
-        port,
-        logDir: ctx.tmp,
-      }),
-    put: (port, file, name) =>
-      runTimed('python3', [path.join(BENCH, 'seed', 'seed_client.py'), String(port), 'put', file, name]),
-    get: (port, name, out) =>
-      runTimed('python3', [path.join(BENCH, 'seed', 'seed_client.py'), String(port), 'get', name, out]),
-  })
+  const list = [
+    raw(true),
+    iss(true),
+    raw(false),
+    iss(false),
+    {
+      id: 'nginx',
+      label: '(b) nginx WebDAV + curl',
+      anchor: 'raw-nofsync',
+      policy: 'no fsync (nginx has none)',
+      skip: ctx.nginx.binary ? (ctx.opts.noNginx ? 'disabled (--no-nginx)' : null) : ctx.nginx.reason,
+      start: (dir, port) =>
+        startNginx({binary: ctx.nginx.binary, dir: path.join(ctx.tmp, 'nginx-large'), root: dir, port}),
+      put: (port, file, name) => runTimed('curl', ['-sS', '-f', '-T', file, `http://127.0.0.1:${port}/${name}`]),
+      get: (port, name, out) => runTimed('curl', ['-sS', '-f', '-o', out, `http://127.0.0.1:${port}/${name}`]),
+    },
+    {
+      id: 'python-seed',
+      label: '(c) Python seed (whole file in memory)',
+      anchor: 'raw-nofsync',
+      policy: 'no fsync (as the seed)',
+      runs: ctx.opts.pythonRuns,
+      skip: ctx.opts.noPython ? 'disabled (--no-python)' : null,
+      start: (dir, port) =>
+        startServer({
+          name: 'python seed server',
+          command: 'python3',
+          args: [SEED_SERVER, dir, '--endian', 'big', '--port', String(port)],
+          port,
+          logDir: ctx.tmp,
+        }),
+      put: (port, file, name) =>
+        runTimed('python3', [path.join(BENCH, 'seed', 'seed_client.py'), String(port), 'put', file, name]),
+      get: (port, name, out) =>
+        runTimed('python3', [path.join(BENCH, 'seed', 'seed_client.py'), String(port), 'get', name, out]),
+    },
+  ]
   return list
 }
 
@@ -98,15 +103,15 @@ async function oneRun(ctx, system, state, source, run) {
   try {
     server.resetPeak()
     const put = await system.put(port, file, name)
-    const serverPutKiB = server.peakKiB()
     if (put.code !== 0)
       throw new Error(`PUT exited ${put.code ?? put.signal}: ${(put.stderr + put.stdout).slice(-800)}`)
+    const serverPutKiB = server.peakKiB()
     server.resetPeak()
     const get = await system.get(port, name, out)
-    const serverGetKiB = server.peakKiB()
     if (get.code !== 0)
       throw new Error(`GET exited ${get.code ?? get.signal}: ${(get.stderr + get.stdout).slice(-800)}`)
     if (!sameEnds(source, out)) throw new Error('the downloaded file differs from the upload')
+    const serverGetKiB = server.peakKiB()
     return {
       putMs: put.ms,
       getMs: get.ms,
@@ -208,7 +213,7 @@ async function runLarge(ctx) {
         states.set(system.id, {server: await system.start(dir, port), port, dir, samples: [], failed: null})
       } catch (error) {
         rows.push({id: system.id, label: system.label, policy: system.policy, failed: String(error.message ?? error)})
-        ctx.log(`large: ${system.label}: FAILED to start: ${error.message.split('\n')[0]}`)
+        ctx.log(`large: ${system.label}: FAILED to start: ${error.message.split('\n', 1)[0]}`)
       }
     }
     // Rounds, each system once per round: the noise of a shared machine then falls on all alike.
@@ -223,7 +228,7 @@ async function runLarge(ctx) {
           state.samples.push(await oneRun(ctx, system, state, source, run))
         } catch (error) {
           state.failed = String(error.message ?? error)
-          ctx.log(`large: ${system.label}: FAILED: ${state.failed.split('\n')[0]}`)
+          ctx.log(`large: ${system.label}: FAILED: ${state.failed.split('\n', 1)[0]}`)
         }
       }
     }

@@ -69,6 +69,21 @@ async function series(ctx, port, proto, runs) {
   return {first, medianMs: median(samples.map((s) => s.ms)), samples: samples.map((s) => s.ms), bytes: first.length}
 }
 
+/** `iss list` a few times, with its peak RSS and the number of lines it printed. */
+async function cliListRuns(ctx, port, runs) {
+  // Printing every name is the CLI's cost, not LIST's: two runs show it without eating the budget.
+  const cliRuns = Math.min(runs, ctx.opts.cliRuns, 2)
+  const cli = []
+  let lines = null
+  for (let i = 0; i < cliRuns && !ctx.expired(); i++) {
+    const run = await runIss(['list', '--port', String(port)], {measureRss: true})
+    if (run.code !== 0) throw new Error(`iss list exited ${run.code}: ${run.stderr.slice(-500)}`)
+    lines = run.stdout.split('\n').filter(Boolean).length
+    cli.push(run)
+  }
+  return {cli, lines}
+}
+
 async function runList(ctx) {
   const count = ctx.opts.listCount
   const runs = ctx.opts.listRuns
@@ -93,16 +108,7 @@ async function runList(ctx) {
         const startMs = Date.now() - started
         const result = await series(ctx, port, 'iss', runs)
         if (result.first.status !== 'OK') throw new Error(`LIST answered ${result.first.status}`)
-        // Printing every name is the CLI's cost, not LIST's: two runs show it without eating the budget.
-        const cliRuns = Math.min(runs, ctx.opts.cliRuns, 2)
-        const cli = []
-        let lines = null
-        for (let i = 0; i < cliRuns && !ctx.expired(); i++) {
-          const run = await runIss(['list', '--port', String(port)], {measureRss: true})
-          if (run.code !== 0) throw new Error(`iss list exited ${run.code}: ${run.stderr.slice(-500)}`)
-          lines = run.stdout.split('\n').filter(Boolean).length
-          cli.push(run)
-        }
+        const {cli, lines} = await cliListRuns(ctx, port, runs)
         rows.push({
           id: 'iss',
           label: 'iss LIST (protocol round trip)',
@@ -113,7 +119,7 @@ async function runList(ctx) {
           serverStartMs: startMs,
           serverPeakMiB: server.peakKiB() / 1024,
           cliMedianMs: median(cli.map((r) => r.ms)),
-          cliPeakMiB: cli.length ? Math.max(...cli.map((r) => r.rssKiB ?? 0)) / 1024 : null,
+          cliPeakMiB: cli.length > 0 ? Math.max(...cli.map((r) => r.rssKiB ?? 0)) / 1024 : null,
           cliLines: lines,
         })
         ctx.log(`list: iss ${result.medianMs?.toFixed(1)} ms (start with index ${startMs} ms)`)
