@@ -3,6 +3,7 @@
  * (`import {...} from 'image-sharing-service'`). A plugin's code always runs against the host's
  * copy of this module (see docs/plugins.md), so its classes, tokens and errors are the host's own.
  */
+// eslint-disable-next-line import-x/no-unassigned-import -- tsyringe's decorators need the Reflect metadata polyfill loaded first
 import 'reflect-metadata'
 
 /** The SDK API this host implements; a plugin declares the one it was built for in `iss.sdkApi`. */
@@ -45,7 +46,14 @@ export type {ServerConfig} from './core/config.js'
 export {Tokens} from './core/tokens.js'
 
 // Messages, errors and names, shared by both ends.
-export {ERROR_CODE_SUMMARY, ErrorCode, type ErrorCodeValue, errors, IssError, isIssError} from './core/protocol/errors.js'
+export {
+  ERROR_CODE_SUMMARY,
+  ErrorCode,
+  type ErrorCodeValue,
+  errors,
+  IssError,
+  isIssError,
+} from './core/protocol/errors.js'
 export {FILE_DATA, type Message, PROTOCOL_VERSION, SEED_KEYS, STATUSES, type Status} from './core/protocol/message.js'
 export {type PickleDict, type PickleValue, PickleTuple, StreamedBytes} from './core/protocol/values.js'
 export {familyOf, identityKey, type ImageFamily, validateImageName} from './core/images/names.js'

@@ -80,16 +80,13 @@ export default class Get extends ProtocolCommand<typeof Get> {
 
   async run(): Promise<{results: GetResult[]}> {
     const {directory, file} = await this.resolveOutput()
-    const results = await Promise.all(
-      this.argList.map((name) => this.checkName(name, file === undefined ? undefined : file, directory)),
-    )
+    const results = await Promise.all(this.argList.map(async (name) => this.checkName(name, file, directory)))
     this.partialResult = {results}
     const seen = new Set<string>()
     for (const result of results) {
-      if (result.status === 'ok' && result.path !== null) {
-        if (seen.has(result.path)) this.markFailed(result, 'local', 'E_USAGE', `${result.name} is named twice`)
-        seen.add(result.path)
-      }
+      if (result.status !== 'ok' || result.path === null) continue
+      if (seen.has(result.path)) this.markFailed(result, 'local', 'E_USAGE', `${result.name} is named twice`)
+      seen.add(result.path)
     }
     for (const result of results) {
       if (result.status === 'error') this.reportFailure(result, ExitCode.LOCAL_ERROR)

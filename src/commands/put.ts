@@ -57,7 +57,7 @@ export default class Put extends ProtocolCommand<typeof Put> {
   static override strict = false
 
   async run(): Promise<{results: PutResult[]}> {
-    const checked = await Promise.all(this.argList.map((file) => checkLocalFile(file)))
+    const checked = await Promise.all(this.argList.map(async (file) => checkLocalFile(file)))
     const results = checked.map((item) => item.result)
     this.partialResult = {results}
     for (const {result} of checked) {
@@ -125,7 +125,7 @@ async function checkLocalFile(file: string): Promise<Checked> {
     throw error
   }
 
-  const stats = await stat(file).catch((error: NodeJS.ErrnoException) => error)
+  const stats = await stat(file).catch((error: unknown) => error as NodeJS.ErrnoException)
   if (stats instanceof Error) {
     return stats.code === 'ENOENT'
       ? fail('E_LOCAL_NOT_FOUND', 'no such file')

@@ -140,7 +140,7 @@ export default class Serve extends Command {
     const plugins = this.config.getPluginsList() as unknown as PluginRecord[]
     // The server (DI container, store, transport) loads here, not with the command list: without a manifest
     // oclif imports every command module to list them, and no client command should pay for the server.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports, unicorn/prefer-module
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const {createIssServer} = require('../core/server-app.js') as typeof serverApp
 
     let server: IssServer

@@ -1,3 +1,4 @@
+// eslint-disable-next-line import-x/no-unassigned-import -- tsyringe's decorators need the Reflect metadata polyfill loaded first
 import 'reflect-metadata'
 import type {Logger} from 'pino'
 import {container as rootContainer, type DependencyContainer} from 'tsyringe'

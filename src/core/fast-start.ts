@@ -263,7 +263,7 @@ function parseFlags(options: ParseOptions, argv: readonly string[]): Parsed | un
 
 /** oclif's own modules, for the rare paths; loaded by file so that the stand-in does not shadow them. */
 function oclifModule<T>(coreIndex: string, file: string): T {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports, unicorn/prefer-module
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
   return require(path.join(path.dirname(coreIndex), file)) as T
 }
 
@@ -442,7 +442,7 @@ async function runCommand(id: string, argv: string[], root: string, pjson: Packa
   require.cache[coreIndex] = core
   let CommandClass: FastCommandClass
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports, unicorn/prefer-module
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const loaded = require(file) as {default?: FastCommandClass}
     CommandClass = loaded.default ?? (loaded as FastCommandClass)
   } catch {

@@ -27,6 +27,7 @@ export function installHostResolution(): void {
     Object.hasOwn(HOST_ENTRIES, request) ? HOST_ENTRIES[request] : undefined
 
   // Node >= 22.15 has in-thread hooks that cover require and import alike.
+  // eslint-disable-next-line n/no-unsupported-features/node-builtins -- feature-detected just below, with a fallback
   const registerHooks = (Module as unknown as {registerHooks?: (hooks: object) => unknown}).registerHooks
   if (typeof registerHooks === 'function') {
     registerHooks({

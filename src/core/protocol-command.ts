@@ -2,7 +2,6 @@ import {Command, Flags, type Interfaces} from '@oclif/core'
 
 import {DEFAULT_MAX_SIZE, DEFAULT_PORT} from './config.js'
 import {isIssError} from './protocol/errors.js'
-import type {ByteOrder} from './protocol/frame-header.js'
 import {type Message, PROTOCOL_VERSION} from './protocol/message.js'
 import type {PickleValue} from './protocol/values.js'
 import {transferProgress} from './transfer-progress.js'
@@ -63,6 +62,7 @@ export class UsageError extends Error {
 
 /** The server has no handler for a command (E_UNKNOWN_COMMAND): nothing the client can retry. Exit 1. */
 export class UnsupportedCommandError extends Error {
+  // eslint-disable-next-line @typescript-eslint/class-literal-property-style -- an own property, like UsageError's code, so it shows in JSON and spreads
   readonly code = 'E_UNKNOWN_COMMAND'
   readonly exitCode = ExitCode.SERVER_ERROR
   constructor(
@@ -157,7 +157,7 @@ export abstract class ProtocolCommand<T extends typeof Command> extends Command 
     this.connection?.close()
     const maxSize = (this.flags as {'max-size'?: number})['max-size'] ?? this.defaultMaxSize
     this.connection = await ClientConnection.connect({
-      byteOrder: this.flags['frame-endian'] as ByteOrder,
+      byteOrder: this.flags['frame-endian'],
       host: this.flags.host,
       maxSize,
       port: this.flags.port,
@@ -203,7 +203,7 @@ export abstract class ProtocolCommand<T extends typeof Command> extends Command 
 
   protected override async init(): Promise<void> {
     await super.init()
-    const ctor = this.ctor as typeof ProtocolCommand & T
+    const ctor = this.ctor as T & typeof ProtocolCommand
     const {args, argv, flags} = await this.parse({
       args: ctor.args,
       baseFlags: ctor.baseFlags,

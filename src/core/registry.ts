@@ -54,7 +54,7 @@ export class HandlerRegistry {
 
   /** The served COMMANDs, sorted, as E_UNKNOWN_COMMAND reports them. */
   commands(): string[] {
-    return Array.from(this.byCommand.keys()).toSorted()
+    return [...this.byCommand.keys()].toSorted()
   }
 
   /** Every declaration, sorted by COMMAND. */

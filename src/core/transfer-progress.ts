@@ -30,17 +30,18 @@ export interface TransferProgress extends TransferObserver {
  * (the caller passes false for --json) and stderr is a terminal, so piped output stays clean.
  */
 export function transferProgress(label: string, enabled: boolean, stream: NodeJS.WriteStream = process.stderr) {
-  const active = enabled && stream.isTTY === true
+  const active = enabled && stream.isTTY
   let bar: cliProgress.SingleBar | undefined
   const progress: TransferProgress = {
     start(total: number) {
       if (!active || bar !== undefined || total < PROGRESS_THRESHOLD_BYTES) return
       // Loaded only when a bar is drawn: most commands never draw one, and it is 16 modules to start.
-      // eslint-disable-next-line @typescript-eslint/no-require-imports, unicorn/prefer-module
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
       const {Presets, SingleBar} = require('cli-progress') as typeof cliProgress
       bar = new SingleBar(
         {
           stream,
+          // eslint-disable-next-line unicorn/no-incorrect-template-string-interpolation -- {bar} etc. are cli-progress placeholders, not JS
           format: `${label} [{bar}] {percentage}% {done}/{size} {eta_formatted}`,
           hideCursor: true,
           clearOnComplete: true,

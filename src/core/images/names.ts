@@ -41,7 +41,7 @@ const WINDOWS_DEVICES = new Set(['AUX', 'CLOCK$', 'CON', 'CONIN$', 'CONOUT$', 'N
 const WINDOWS_NUMBERED_DEVICE = /^(?:COM|LPT)[0-9\u{B9}\u{B2}\u{B3}]$/u
 
 const PLAIN_ASCII = /^[\u{20}-\u{7E}]*$/u
-const ASCII_FORBIDDEN = /[\/\\<>:"\|?*]/u
+const ASCII_FORBIDDEN = /[/\\<>:"|?*]/u
 
 // In unicode mode, only a surrogate that is not half of a pair matches.
 const LONE_SURROGATE = /\p{Cs}/u

@@ -11,7 +11,6 @@ const JPEG_START = Buffer.from([0xff, 0xd8, 0xff])
 const SIGNATURES: Readonly<Record<ImageFamily, Buffer>> = {PNG: PNG_SIGNATURE, JPEG: JPEG_START}
 
 /** True if `head` (the first bytes of the data) starts like the family; a head shorter than the signature is false. */
-// eslint-disable-next-line unicorn/consistent-boolean-name -- the agreed API name
 export function matchesFamily(head: Buffer, family: ImageFamily): boolean {
   const signature = SIGNATURES[family]
   if (signature === undefined) return false

@@ -40,7 +40,7 @@ export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode]
 
 /** One line per code: what it means, used by docs/protocol.md and its documentation test. */
 export const ERROR_CODE_SUMMARY: Readonly<Record<ErrorCodeValue, string>> = {
-  E_DUPLICATE: "an image with the same name (compared case-insensitively) is already stored",
+  E_DUPLICATE: 'an image with the same name (compared case-insensitively) is already stored',
   E_NOT_FOUND: 'no stored image has that name',
   E_EMPTY: 'the request carried no image data',
   E_BAD_NAME: 'the name is not a single safe file name',
@@ -110,11 +110,9 @@ export const errors = {
   malformed: (why: string, options: IssErrorOptions = {fatal: true}) =>
     new IssError(ErrorCode.MALFORMED, `Malformed message: ${why}`, options),
   unknownCommand: (command: string, served: readonly string[]) =>
-    new IssError(
-      ErrorCode.UNKNOWN_COMMAND,
-      `Unknown command '${command}'; this server serves ${served.join(', ')}`,
-      {extra: {COMMANDS: [...served]}},
-    ),
+    new IssError(ErrorCode.UNKNOWN_COMMAND, `Unknown command '${command}'; this server serves ${served.join(', ')}`, {
+      extra: {COMMANDS: [...served]},
+    }),
   badStatus: (status: unknown) =>
     new IssError(ErrorCode.BAD_STATUS, `A request must have STATUS 'REQUEST', not ${JSON.stringify(status)}`),
   busy: () => new IssError(ErrorCode.BUSY, 'Server busy: every connection is in use; try again shortly', {fatal: true}),

@@ -104,6 +104,6 @@ export function encodeStreamingFrame(
  */
 export function responseFor(request: Pick<Message, 'VERSION'>, response: OutgoingMessage): OutgoingMessage {
   if (request.VERSION !== null) return response
-  const {extra: _dropped, ...seed} = response
-  return seed
+  const {COMMAND, STATUS, DETAILS, FILENAME, FILE_DATA} = response
+  return {COMMAND, STATUS, DETAILS, FILENAME, FILE_DATA}
 }

@@ -59,7 +59,7 @@ function optionalString(dict: PickleDict, key: string): string | null {
 function optionalStringList(dict: PickleDict, key: string): string[] | null {
   const value = dict.get(key)
   if (value === undefined || value === null) return null
-  if (!Array.isArray(value) || !value.every((item) => typeof item === 'string'))
+  if (!Array.isArray(value) || value.some((item) => typeof item !== 'string'))
     throw wrongType(key, 'a list of str or None', value)
   return value as string[]
 }
@@ -84,8 +84,8 @@ export function toMessage(dict: PickleDict): Message {
   }
 
   const fileData = dict.get('FILE_DATA')
-  let FILE_DATA: Buffer | StreamedBytes | null = null
-  if (Buffer.isBuffer(fileData) || fileData instanceof StreamedBytes) FILE_DATA = fileData
+  let payload: Buffer | StreamedBytes | null = null
+  if (Buffer.isBuffer(fileData) || fileData instanceof StreamedBytes) payload = fileData
   else if (fileData !== undefined && fileData !== null) throw wrongType('FILE_DATA', 'bytes or None', fileData)
 
   const version = dict.get('VERSION')
@@ -103,7 +103,7 @@ export function toMessage(dict: PickleDict): Message {
     STATUS: status,
     DETAILS,
     FILENAME: optionalString(dict, 'FILENAME'),
-    FILE_DATA,
+    FILE_DATA: payload,
     VERSION,
     CODE: optionalString(dict, 'CODE'),
     COMMANDS: optionalStringList(dict, 'COMMANDS'),

@@ -909,7 +909,7 @@ export class PickleDecoder {
     if (match === null) throw this.malformed(`bad FLOAT argument '${shown(text)}'`)
     const sign = match[1] === '-' ? -1 : 1
     if (match[3] !== undefined) return sign * Infinity
-    if (match[4] !== undefined) return Number.NaN
+    if (match[4] !== undefined) return NaN
     return sign * Number(match[2])
   }
 
@@ -1198,8 +1198,8 @@ export class PickleDecoder {
     return entry as PickleValue
   }
 
-  private grow(container: object, addSize: number, itemDepth: number): void {
-    this.containerSize.set(container, this.containerSize.get(container)! + addSize)
+  private grow(container: object, sizeIncrease: number, itemDepth: number): void {
+    this.containerSize.set(container, this.containerSize.get(container)! + sizeIncrease)
     const depth = Math.max(this.containerDepth.get(container)!, itemDepth + 1)
     if (depth > this.limits.maxDepth) throw this.malformed(`containers nested deeper than ${this.limits.maxDepth}`)
     this.containerDepth.set(container, depth)
@@ -1223,10 +1223,10 @@ export class PickleDecoder {
     let depth = 0
     for (let k = 0; k < entries.length; k += 2) {
       const key = entries[k]
-      const value = entries[k + 1]
       if (typeof key !== 'string' && typeof key !== 'bigint')
         throw this.malformed(`a dict key of type ${typeName(key)} (only str and int keys are accepted)`)
       if (dict.has(key)) throw this.malformed(`duplicate dict key ${typeof key === 'string' ? `'${shown(key)}'` : key}`)
+      const value = entries[k + 1]
       if (value instanceof StreamedBytes && dict === this.root && key === value.key) {
         this.placed++
         dict.set(key, value)
@@ -1295,7 +1295,7 @@ export class PickleDecoder {
     const [callable, args] = entries
     if (!(callable instanceof GlobalRef))
       throw this.malformed(`refused opcode REDUCE on a ${typeName(callable)}`, 'REDUCE')
-    const items = args instanceof PickleTuple ? args.items : args instanceof PendingArgs ? args.items : undefined
+    const items = args instanceof PickleTuple || args instanceof PendingArgs ? args.items : undefined
     if (items === undefined)
       throw this.malformed(`REDUCE of ${callable.label} with a ${typeName(args)} argument`, 'REDUCE')
     const shape = `${callable.label}(${items.map((item) => typeName(item)).join(', ')})`

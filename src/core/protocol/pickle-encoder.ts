@@ -114,7 +114,7 @@ class Output {
 
 function isPlainObject(value: unknown): value is EncodableObject {
   if (typeof value !== 'object' || value === null) return false
-  const proto = Object.getPrototypeOf(value)
+  const proto: unknown = Object.getPrototypeOf(value)
   return proto === Object.prototype || proto === null
 }
 
@@ -152,7 +152,11 @@ class Encoder {
         return this.out.doubleBe(value)
       case 'string':
         return this.str(value)
-      default:
+      // Buffers, containers and what the subset refuses are told apart below.
+      case 'object':
+      case 'undefined':
+      case 'function':
+      case 'symbol':
     }
     if (Buffer.isBuffer(value)) return this.bytes(value)
     if (value instanceof BytesHole) return this.hole(value.length)

@@ -5,16 +5,7 @@
 export type PickleKey = string | bigint
 
 export type PickleValue =
-  | null
-  | boolean
-  | bigint
-  | number
-  | string
-  | Buffer
-  | PickleValue[]
-  | PickleTuple
-  | PickleDict
-  | StreamedBytes
+  null | boolean | bigint | number | string | Buffer | PickleValue[] | PickleTuple | PickleDict | StreamedBytes
 
 /** A Python dict. A Map, so that keys such as `__proto__` are plain data. */
 export type PickleDict = Map<PickleKey, PickleValue>
