@@ -49,12 +49,12 @@ export function spawnCli(args: string[], options: CliOptions = {}): ChildProcess
 }
 
 /** Runs the CLI to completion (killed after `timeoutMs`) and collects its output. */
-export function runCli(args: string[], options: CliOptions = {}): Promise<CliResult> {
+export async function runCli(args: string[], options: CliOptions = {}): Promise<CliResult> {
   const child = spawnCli(args, options)
   return collect(child, options.timeoutMs ?? 30_000)
 }
 
-export function collect(child: ChildProcess, timeoutMs: number): Promise<CliResult> {
+export async function collect(child: ChildProcess, timeoutMs: number): Promise<CliResult> {
   let stdout = ''
   let stderr = ''
   child.stdout!.setEncoding('utf8').on('data', (text: string) => (stdout += text))
@@ -102,7 +102,11 @@ export interface RunningServer {
 }
 
 /** Waits for a line of the child's stdout that `match` accepts, returning what it returns. */
-function waitForLine<T>(child: ChildProcess, match: (line: string) => T | undefined, timeoutMs: number): Promise<T> {
+async function waitForLine<T>(
+  child: ChildProcess,
+  match: (line: string) => T | undefined,
+  timeoutMs: number,
+): Promise<T> {
   return new Promise((resolve, reject) => {
     const lines = readline.createInterface({input: child.stdout!})
     let stderr = ''
@@ -125,7 +129,7 @@ function waitForLine<T>(child: ChildProcess, match: (line: string) => T | undefi
 }
 
 function stopper(child: ChildProcess): () => Promise<void> {
-  return () =>
+  return async () =>
     new Promise((resolve) => {
       if (child.exitCode !== null || child.signalCode !== null) return resolve()
       const timer = setTimeout(() => child.kill('SIGKILL'), 5000)

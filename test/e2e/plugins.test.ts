@@ -54,7 +54,7 @@ async function serve(env: Record<string, string>, storage: string): Promise<Serv
     port,
     output,
     child,
-    stop: () =>
+    stop: async () =>
       new Promise((resolve) => {
         if (child.exitCode !== null) return resolve()
         child.once('exit', () => resolve())
@@ -64,9 +64,22 @@ async function serve(env: Record<string, string>, storage: string): Promise<Serv
 }
 
 async function rawRequest(port: number, COMMAND: string, FILENAME: string | null) {
-  const client = await ClientConnection.connect({host: '127.0.0.1', port, timeoutMs: 10_000, byteOrder: 'big', maxSize: 1 << 20})
+  const client = await ClientConnection.connect({
+    host: '127.0.0.1',
+    port,
+    timeoutMs: 10_000,
+    byteOrder: 'big',
+    maxSize: 1 << 20,
+  })
   try {
-    return await client.request({COMMAND, STATUS: 'REQUEST', DETAILS: null, FILENAME, FILE_DATA: null, extra: {VERSION: 1n}})
+    return await client.request({
+      COMMAND,
+      STATUS: 'REQUEST',
+      DETAILS: null,
+      FILENAME,
+      FILE_DATA: null,
+      extra: {VERSION: 1n},
+    })
   } finally {
     client.close()
   }
@@ -96,7 +109,9 @@ describe('command plugins, end to end', function () {
       const install = await runCli(['plugins', 'install', 'iss-plugin-delete'], {env, timeoutMs: 120_000})
       expect(install.code, install.stderr).to.equal(0)
       // One core: npm did not bring a second copy of the host (and its oclif, tsyringe) into the data dir.
-      expect(existsSync(path.join(env.ISS_DATA_DIR, 'node_modules', 'iss-plugin-delete', 'package.json'))).to.equal(true)
+      expect(existsSync(path.join(env.ISS_DATA_DIR, 'node_modules', 'iss-plugin-delete', 'package.json'))).to.equal(
+        true,
+      )
       expect(existsSync(path.join(env.ISS_DATA_DIR, 'node_modules', 'image-sharing-service'))).to.equal(false)
       expect(existsSync(path.join(env.ISS_DATA_DIR, 'node_modules', 'tsyringe'))).to.equal(false)
 
@@ -121,9 +136,11 @@ describe('command plugins, end to end', function () {
         })
 
         const target = path.join(dir, 'out')
-        const get = await runCli(['get', 'Sunset.png', '-o', path.join(dir, 'got.png'), '-p', String(server.port)], {env})
+        const get = await runCli(['get', 'Sunset.png', '-o', path.join(dir, 'got.png'), '-p', String(server.port)], {
+          env,
+        })
         expect(get.code).to.equal(1)
-        expect(get.stderr).to.contain("does not exist on server")
+        expect(get.stderr).to.contain('does not exist on server')
         expect(existsSync(target)).to.equal(false)
 
         const again = await runCli(['delete', 'Sunset.png', '-p', String(server.port)], {env})
@@ -182,7 +199,9 @@ describe('command plugins, end to end', function () {
 
     it('serves a handler written in plain JavaScript that injects core services by token', async () => {
       const env = installation(dir)
-      expect((await runCli(['plugins', 'link', '--no-install', path.join(FIXTURES, 'iss-plugin-stat-js')], {env})).code).to.equal(0)
+      expect(
+        (await runCli(['plugins', 'link', '--no-install', path.join(FIXTURES, 'iss-plugin-stat-js')], {env})).code,
+      ).to.equal(0)
       const server = await serve(env, path.join(dir, 'store'))
       try {
         expect(server.output).to.include('serves STAT (plugin iss-plugin-stat-js)')
@@ -200,7 +219,9 @@ describe('command plugins, end to end', function () {
 
     it('refuses to start when two plugins claim one COMMAND, naming both', async () => {
       const env = installation(dir)
-      expect((await runCli(['plugins', 'link', '--no-install', path.join(FIXTURES, 'iss-plugin-conflict')], {env})).code).to.equal(0)
+      expect(
+        (await runCli(['plugins', 'link', '--no-install', path.join(FIXTURES, 'iss-plugin-conflict')], {env})).code,
+      ).to.equal(0)
       const result = await runCli(['serve', '--port', '0', '--storage', path.join(dir, 'store')], {env})
       expect(result.code).to.equal(2)
       expect(result.stderr).to.contain("'image-sharing-service'")
@@ -211,7 +232,9 @@ describe('command plugins, end to end', function () {
 
     it('skips a plugin built for another SDK API with a line naming both versions', async () => {
       const env = installation(dir)
-      expect((await runCli(['plugins', 'link', '--no-install', path.join(FIXTURES, 'iss-plugin-sdk-too-new')], {env})).code).to.equal(0)
+      expect(
+        (await runCli(['plugins', 'link', '--no-install', path.join(FIXTURES, 'iss-plugin-sdk-too-new')], {env})).code,
+      ).to.equal(0)
       const server = await serve(env, path.join(dir, 'store'))
       await server.stop()
       expect(server.output.join('\n')).to.not.contain('NOOP')

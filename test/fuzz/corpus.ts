@@ -116,7 +116,7 @@ export function cpythonCorpus(canary = '/nonexistent/iss-fuzz-canary'): CorpusEn
   const cached = cache.get(canary)
   if (cached) return cached
   const result = spawnSync('python3', ['-c', PYTHON, canary], {maxBuffer: 64 << 20, timeout: 60_000})
-  if (result.status !== 0) throw new Error(`python3 corpus failed: ${result.error ?? result.stderr}`)
+  if (result.status !== 0) throw new Error(`python3 corpus failed: ${String(result.error ?? result.stderr)}`)
   const entries = (JSON.parse(result.stdout.toString()) as Array<Omit<CorpusEntry, 'pickle'> & {pickle: string}>).map(
     (entry) => ({...entry, pickle: Buffer.from(entry.pickle, 'base64')}),
   )

@@ -27,9 +27,10 @@ export async function fuzzInChild(options: FuzzOptions, deadlineMs: number): Pro
       try {
         report = JSON.parse(out) as FuzzReport
       } catch {
-        report = {
+        const failed: Pick<FuzzReport, 'failures'> = {
           failures: [`fuzz child ended (${signal ?? code}) without a report: ${err.slice(0, 2000)}`],
-        } as FuzzReport
+        }
+        report = failed as FuzzReport
       }
 
       if (signal === 'SIGKILL') report.failures.push(`fuzz child hung: killed after ${deadlineMs} ms`)

@@ -175,8 +175,9 @@ function lengthLies(size: 1 | 4 | 8, original: bigint, rng: Rng): bigint {
     BigInt(rng.next()),
   ]
   if (size === 8) candidates.push(1n << 32n, (1n << 32n) - 1n, 1n << 53n, (1n << 53n) + 1n, 1n << 31n, 16n << 20n)
-  if (size === 4) candidates.push(1n << 20n, (1n << 20n) + 1n, 16n << 20n)
+  else if (size === 4) candidates.push(1n << 20n, (1n << 20n) + 1n, 16n << 20n)
   const value = rng.pick(candidates)
+  // eslint-disable-next-line unicorn/prefer-math-min-max -- bigints: Math.min throws on BigInt
   return value < 0n ? 0n : value > max ? max : value
 }
 
@@ -231,6 +232,17 @@ export function mutate(seed: Seed, seeds: readonly Seed[], rng: Rng): Buffer {
 }
 
 function mutateOnce(data: Buffer, sites: readonly OpSite[], seeds: readonly Seed[], rng: Rng): Buffer {
+  // A move that needs opcode sites when there are none draws again from the byte-level moves.
+  let known = sites
+  for (;;) {
+    const out = mutation(data, known, seeds, rng)
+    if (out !== null) return out
+    known = []
+  }
+}
+
+/** One randomly chosen move, or null if it needs an opcode site and `sites` has none that fits. */
+function mutation(data: Buffer, sites: readonly OpSite[], seeds: readonly Seed[], rng: Rng): Buffer | null {
   const site = sites.length > 0 ? rng.pick(sites) : undefined
   const choice = rng.int(12)
   switch (choice) {
@@ -295,7 +307,7 @@ function mutateOnce(data: Buffer, sites: readonly OpSite[], seeds: readonly Seed
       const withLength = sites.filter(
         (s) => s.lengthField !== undefined && s.lengthField.at + s.lengthField.size <= data.length,
       )
-      if (withLength.length === 0) return mutateOnce(data, [], seeds, rng)
+      if (withLength.length === 0) return null
       const {at, size} = rng.pick(withLength).lengthField!
       const out = Buffer.from(data)
       const original =
@@ -310,7 +322,7 @@ function mutateOnce(data: Buffer, sites: readonly OpSite[], seeds: readonly Seed
     case 9: {
       // Rewrite a text line (INT, LONG, FLOAT, STRING, UNICODE, PUT, GET, GLOBAL).
       const withLine = sites.filter((s) => s.line !== undefined)
-      if (withLine.length === 0) return mutateOnce(data, [], seeds, rng)
+      if (withLine.length === 0) return null
       const {start, end} = rng.pick(withLine).line!
       const lie = Buffer.from(rng.pick(LINE_LIES), 'latin1')
       const isKeepNewline = rng.chance(0.85)
@@ -319,7 +331,7 @@ function mutateOnce(data: Buffer, sites: readonly OpSite[], seeds: readonly Seed
 
     case 10: {
       // Swap an opcode for another one, allowed or refused.
-      if (site === undefined) return mutateOnce(data, [], seeds, rng)
+      if (site === undefined) return null
       const out = Buffer.from(data)
       out[site.pos] = rng.pick(OPCODE_BYTES)
       return out
@@ -327,7 +339,7 @@ function mutateOnce(data: Buffer, sites: readonly OpSite[], seeds: readonly Seed
 
     default: {
       // Drop one whole opcode with its argument.
-      if (site === undefined) return mutateOnce(data, [], seeds, rng)
+      if (site === undefined) return null
       return Buffer.concat([data.subarray(0, site.pos), data.subarray(site.argEnd)])
     }
   }

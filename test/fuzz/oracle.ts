@@ -118,6 +118,7 @@ function checkStreamEvents(events: readonly DecodeEvent[], input: Buffer, where:
   for (const event of events) {
     if (event.type === 'stream-start') {
       if (open) throw new OracleFailure(`${where}: stream-start inside a stream`, input)
+      // eslint-disable-next-line unicorn/no-negated-comparison -- the negation also refuses NaN and a missing length
       if (!(event.maxLength >= 0)) throw new OracleFailure(`${where}: stream-start maxLength ${event.maxLength}`, input)
       open = {key: event.key, maxLength: event.maxLength, got: 0}
     } else if (event.type === 'stream-data') {
@@ -212,6 +213,7 @@ function checkStreaming(input: Buffer, rng: Rng): void {
     return
   }
 
+  // eslint-disable-next-line unicorn/no-declarations-before-early-exit -- the check throws on bad events, finished or not
   const ended = checkStreamEvents(events, input, 'PickleDecoder (streaming)')
   if (!decoder.done) return
   const value = decoder.value

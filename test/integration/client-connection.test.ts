@@ -40,9 +40,8 @@ async function fakeServer(options: {earlyError?: number} = {}) {
           socket.write(
             encodeFrame({COMMAND: 'PUT', STATUS: 'ERROR', DETAILS: 'too large', FILENAME: null, FILE_DATA: null}),
           )
-        }
-        if (event.type === 'stream-data') fileBytes += event.chunk.length
-        if (event.type === 'message') {
+        } else if (event.type === 'stream-data') fileBytes += event.chunk.length
+        else if (event.type === 'message') {
           seen.requests.push({message: event.message, byteOrder: event.byteOrder, fileBytes})
           fileBytes = 0
           if (refused) {
@@ -111,7 +110,13 @@ describe('ClientConnection', function () {
         const chunks: Buffer[] = []
         const get = await connection.request(
           {COMMAND: 'GET', STATUS: 'REQUEST', DETAILS: null, FILENAME: 'x.png', FILE_DATA: null},
-          {sink: {write: (chunk) => void chunks.push(chunk)}},
+          {
+            sink: {
+              write(chunk) {
+                chunks.push(chunk)
+              },
+            },
+          },
         )
         expect(get.STATUS).to.equal('OK')
         expect(Buffer.concat(chunks).toString()).to.equal('hello')

@@ -22,7 +22,7 @@ async function hostileServer(behaviour: Behaviour): Promise<{port: number; close
   const {port} = server.address() as net.AddressInfo
   return {
     port,
-    close: () =>
+    close: async () =>
       new Promise((resolve) => {
         for (const socket of sockets) socket.destroy()
         server.close(() => resolve())

@@ -68,6 +68,7 @@ describe('concurrency on a live server', function () {
       const client = await RawClient.connect(running.port)
       const deadline = Date.now() + 60_000
       try {
+        // eslint-disable-next-line no-unmodified-loop-condition -- the PUT task sets isDone while this one awaits
         while (!isDone && Date.now() < deadline) {
           const name = names[(index + gets) % names.length]
           client.send(request('GET', index % 2 === 0 ? name : name.toUpperCase(), null, true))
@@ -79,7 +80,7 @@ describe('concurrency on a live server', function () {
             seen.get(name)!.add(hash)
             gets++
           } else if (answer.CODE === 'E_NOT_FOUND') misses++
-          else problems.push(`GET ${name}: ${answer.CODE} ${answer.DETAILS}`)
+          else problems.push(`GET ${name}: ${answer.CODE} ${String(answer.DETAILS)}`)
         }
       } finally {
         client.close()
@@ -90,6 +91,7 @@ describe('concurrency on a live server', function () {
       const client = await RawClient.connect(running.port)
       const deadline = Date.now() + 60_000
       try {
+        // eslint-disable-next-line no-unmodified-loop-condition -- the PUT task sets isDone while this one awaits
         while (!isDone && Date.now() < deadline) {
           client.send(request('LIST', null, null, true))
           const list = await client.read(30_000)

@@ -115,7 +115,7 @@ describe('crash consistency: kill -9 mid-transfer', function () {
   const cleanup: Array<() => Promise<void> | void> = []
 
   afterEach(async () => {
-    for (const step of cleanup.splice(0).reverse()) await step()
+    for (const step of cleanup.splice(0).toReversed()) await step()
   })
 
   it(`the server killed (SIGKILL) mid-PUT ${ROUNDS} times at random points: nothing partial, temp swept, earlier files intact`, async () => {

@@ -31,7 +31,7 @@ describe('exhaustion: connections, announced sizes, disk space', function () {
   const cleanup: Array<() => Promise<void> | void> = []
 
   afterEach(async () => {
-    for (const step of cleanup.splice(0).reverse()) await step()
+    for (const step of cleanup.splice(0).toReversed()) await step()
   })
 
   async function cliServer(args: string[]): Promise<{server: CliServer; storage: string}> {
@@ -86,7 +86,7 @@ describe('exhaustion: connections, announced sizes, disk space', function () {
         request(command, command === 'LIST' ? null : 'normal.png', command === 'PUT' ? image : null, true),
       )
       timings.push(Date.now() - started)
-      expect(answer.STATUS, `${command}: ${answer.DETAILS}`).to.equal('OK')
+      expect(answer.STATUS, `${command}: ${String(answer.DETAILS)}`).to.equal('OK')
       if (command === 'GET') expect((answer.FILE_DATA as Buffer).equals(image)).to.equal(true)
     }
 

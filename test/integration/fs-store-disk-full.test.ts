@@ -51,7 +51,7 @@ describe('FsStore on a full disk (real tmpfs)', function () {
   let base: string
   let mountPoint: string
   let isMounted = false
-  let store: FsStore | null = null
+  let openedStore: FsStore | null = null
 
   before(function () {
     base = mkdtempSync(join(tmpdir(), 'iss-fs-full-'))
@@ -61,7 +61,9 @@ describe('FsStore on a full disk (real tmpfs)', function () {
       execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${TMPFS_SIZE}`, 'tmpfs', mountPoint], {stdio: 'pipe'})
       isMounted = true
     } catch (error) {
-      console.log(`      (skipped: cannot mount tmpfs here: ${String((error as Error).message).split('\n', 1)[0]})`)
+      console.log(
+        `      (skipped: cannot mount tmpfs here: ${String((error as Partial<Error>).message).split('\n', 1)[0]})`,
+      )
       this.skip()
     }
   })
@@ -72,16 +74,16 @@ describe('FsStore on a full disk (real tmpfs)', function () {
   })
 
   afterEach(async () => {
-    await store?.close()
-    store = null
+    await openedStore?.close()
+    openedStore = null
     rmSync(join(mountPoint, 'store'), {recursive: true, force: true})
   })
 
   async function openStore(minFree = 0): Promise<{store: FsStore; root: string}> {
     const root = join(mountPoint, 'store')
-    store = new FsStore({root, minFree})
-    await store.open()
-    return {store, root}
+    openedStore = new FsStore({root, minFree})
+    await openedStore.open()
+    return {store: openedStore, root}
   }
 
   it('answers E_NO_SPACE for an upload bigger than the disk, leaves nothing, and stores a small one after', async () => {

@@ -369,6 +369,7 @@ describe('FsStore', function () {
       let misses = 0
       const reader = (async () => {
         const deadline = Date.now() + 20_000
+        // eslint-disable-next-line no-unmodified-loop-condition -- the writer sets isDone while this one awaits
         while (!isDone && Date.now() < deadline) {
           try {
             const opened = await store.openRead('race.png')
@@ -527,10 +528,9 @@ describe('FsStore', function () {
         mkdirSync(root, {recursive: true})
         writeFileSync(join(root, LOCK_FILE), JSON.stringify({pid: child.pid, startTime, host: hostname()}))
         expect(
-          await openStore().then(
-            () => 'opened',
-            (error: Error) => error.message,
-          ),
+          await openStore()
+            .then(() => 'opened')
+            .catch((error: unknown) => (error as Error).message),
         ).to.equal(`store ${root} is in use by another iss serve (pid ${child.pid})`)
       } finally {
         await killHard(child)

@@ -473,7 +473,8 @@ describe('iss serve against hostile pickles and hostile names (live server)', fu
     await client.write(Buffer.concat([frameHeader(pickle.length), pickle]))
     expect((await client.read()).STATUS).to.equal('OK')
     client.close()
-    expect(({} as Record<string, unknown>).polluted).to.equal(undefined)
+    const fresh: Record<string, unknown> = {}
+    expect(fresh.polluted).to.equal(undefined)
     expect(Object.prototype).to.not.have.property('polluted')
   })
 
@@ -491,7 +492,7 @@ describe('iss serve against hostile pickles and hostile names (live server)', fu
       client.send(request('PUT', name, data, true), {protocol: i % 2 === 0 ? 4 : 2})
       const answer = await client.read()
       const got = answer.STATUS === 'OK' ? 'OK' : answer.CODE
-      expect(got, `${why}: ${JSON.stringify(name.slice(0, 60))} -> ${answer.DETAILS}`).to.equal(expected)
+      expect(got, `${why}: ${JSON.stringify(name.slice(0, 60))} -> ${String(answer.DETAILS)}`).to.equal(expected)
       counts[expected] = (counts[expected] ?? 0) + 1
       if (got === 'OK') {
         stored.push(name.normalize('NFC'))

@@ -84,7 +84,7 @@ describe('iss serve, the command', function () {
     const requestLines = started.output.stdout
       .split('\n')
       .filter((line) => line.startsWith('{'))
-      .map((line) => JSON.parse(line))
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
       .filter((line) => line.msg === 'request')
     expect(requestLines).to.have.length(1)
     expect(requestLines[0]).to.include({command: 'PUT', filename: 'a.png', status: 'OK', bytes: 500, code: null})

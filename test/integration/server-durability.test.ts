@@ -75,7 +75,7 @@ describe('iss serve: nothing partial, ever', function () {
   const cleanup: Array<() => Promise<void> | void> = []
 
   afterEach(async () => {
-    for (const step of cleanup.splice(0).reverse()) await step()
+    for (const step of cleanup.splice(0).toReversed()) await step()
   })
 
   function tempStore(): string {

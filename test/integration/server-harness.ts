@@ -33,9 +33,11 @@ export function corePlugin(): PluginRecord {
 export const loadModule: ModuleLoader = (path) => {
   const distSrc = join(REPO_ROOT, 'dist', 'src') + '/'
   if (FROM_SOURCE && path.startsWith(distSrc)) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- a ModuleLoader loads by path at run time, as oclif does
     return require(join(REPO_ROOT, 'src', path.slice(distSrc.length)).replace(/\.js$/, '.ts'))
   }
 
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- a ModuleLoader loads by path at run time, as oclif does
   return require(path)
 }
 

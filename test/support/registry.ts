@@ -70,13 +70,13 @@ export async function startRegistry(): Promise<LocalRegistry> {
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let output = ''
-  child.stdout!.on('data', (chunk) => (output += chunk))
-  child.stderr!.on('data', (chunk) => (output += chunk))
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()))
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()))
   try {
     await waitForPing(url, child, 30_000)
   } catch (error) {
     child.kill('SIGKILL')
-    throw new Error(`${(error as Error).message}\n${output}`)
+    throw new Error(`${(error as Error).message}\n${output}`, {cause: error})
   }
 
   return {

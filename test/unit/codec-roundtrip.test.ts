@@ -151,10 +151,29 @@ describe('codec round trip (our encoder, our decoder)', () => {
         const received: Array<{message: Extract<ReaderEvent, {type: 'message'}>['message']; data: Buffer[]}> = []
         let pending: Buffer[] = []
         for (const event of events) {
-          if (event.type === 'stream-start') pending = []
-          else if (event.type === 'stream-data') pending.push(event.chunk)
-          else if (event.type === 'message') (received.push({message: event.message, data: pending}), (pending = []))
-          else if (event.type === 'rejected') expect.fail(`rejected: ${String(event.error)}`)
+          switch (event.type) {
+            case 'stream-start': {
+              pending = []
+              break
+            }
+            case 'stream-data': {
+              pending.push(event.chunk)
+              break
+            }
+            case 'stream-end': {
+              // The data is in `pending` already.
+              break
+            }
+            case 'message': {
+              received.push({message: event.message, data: pending})
+              pending = []
+              break
+            }
+            case 'rejected': {
+              expect.fail(`rejected: ${String(event.error)}`)
+              break
+            }
+          }
         }
         expect(received).to.have.length(messages.length)
         for (const [index, sent] of messages.entries()) {

@@ -107,6 +107,7 @@ describe('image names', () => {
         }
 
         expect(message).to.match(/^Invalid file name/)
+        // eslint-disable-next-line no-control-regex -- the test is that no control character gets into the message
         expect(message).not.to.match(/[\u{0}-\u{1F}\u{202E}]|\p{Cs}/u)
       }
     })

@@ -59,11 +59,10 @@ function materialize({value, streams}: Decoded): PickleValue {
   if (!(value instanceof Map)) return value
   const out = new Map(value)
   for (const [key, item] of value) {
-    if (item instanceof StreamedBytes) {
-      expect(item.key).to.equal(key)
-      expect(item.length).to.equal(streams.get(item.key)!.length)
-      out.set(key, streams.get(item.key)!)
-    }
+    if (!(item instanceof StreamedBytes)) continue
+    expect(item.key).to.equal(key)
+    expect(item.length).to.equal(streams.get(item.key)!.length)
+    out.set(key, streams.get(item.key)!)
   }
 
   return out
@@ -86,6 +85,7 @@ function label(v: GoldenVector): string {
 
 describe('pickle-decoder', () => {
   let vectors: GoldenVector[]
+
   before(function () {
     this.timeout(120_000)
     vectors = goldenVectors()
@@ -327,15 +327,16 @@ for d in [{'X': {'a': 1}, 'FILE_DATA': b'small'}, {'X': {'a': 1}, 'FILE_DATA': b
       const kinds = pickles.map((data) => {
         const decoded = decodeChunks([data])
         const top = decoded.value as Map<string, PickleValue>
-        const fileData = top.get('FILE_DATA')
-        if (fileData instanceof StreamedBytes) return `streamed ${fileData.length}`
-        return Buffer.isBuffer(fileData) ? `held ${fileData.toString()}` : String(fileData)
+        const value = top.get('FILE_DATA')
+        if (value instanceof StreamedBytes) return `streamed ${value.length}`
+        // eslint-disable-next-line @typescript-eslint/no-base-to-string -- only None is expected here; anything else just has to differ
+        return Buffer.isBuffer(value) ? `held ${value.toString()}` : String(value)
       })
       expect(kinds).to.deep.equal([
-        ...Array(3).fill('held small'),
-        ...Array(3).fill(`streamed ${2 << 20}`),
-        ...Array(3).fill('null'),
-        ...Array(3).fill('held after empty'),
+        ...Array.from({length: 3}, () => 'held small'),
+        ...Array.from({length: 3}, () => `streamed ${2 << 20}`),
+        ...Array.from({length: 3}, () => 'null'),
+        ...Array.from({length: 3}, () => 'held after empty'),
       ])
     })
 

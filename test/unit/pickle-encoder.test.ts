@@ -128,6 +128,7 @@ describe('pickle-encoder', () => {
     const randomValues = fc.sample(pickleDict, {numRuns: 300, seed: 20_240_601})
     let loaded: Typed[] = []
     let pickles: Buffer[] = []
+
     before(() => {
       pickles = [
         ...PROTOCOLS.flatMap((protocol) => CASES.map(([, value]) => encodePickle(value, {protocol}))),
@@ -227,6 +228,7 @@ for line in sys.stdin:
     const casesAt = (protocol: PickleProtocol) =>
       protocol === 2 ? distinct.filter(([name]) => name !== 'bytes of 255 and 256') : distinct
     let lines: string[] = []
+
     before(() => {
       const input = PROTOCOLS.flatMap((protocol) =>
         casesAt(protocol).map(([, value]) => encodePickle(value, {protocol}).toString('base64')),

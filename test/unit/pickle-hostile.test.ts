@@ -205,7 +205,7 @@ describe('pickle-hostile', () => {
       for (const v of vectors) {
         const {error} = refusal(v.pickle)
         expect(error.message, `${v.name} at protocol ${v.protocol}`).to.match(expected[v.name])
-        if (/refused global/.test(error.message)) expect(error.opcode).to.match(/^(STACK_)?GLOBAL /)
+        if (error.message.includes('refused global')) expect(error.opcode).to.match(/^(STACK_)?GLOBAL /)
       }
     })
   })
@@ -400,8 +400,10 @@ describe('pickle-hostile', () => {
       expect(events.filter((e) => e.type === 'stream-start')).to.have.length(1)
       const afterNone = bytes('\x80\x04}(\x8c\tFILE_DATAN\x8c\tFILE_DATAC\x01bu.')
       expect(refusal(afterNone, {message: /duplicate/}).events).to.deep.equal([])
-      const setItem = bytes('\x80\x04}\x8c\tFILE_DATAC\x01as\x8c\tFILE_DATAC\x01bs.')
-      expect(refusal(setItem, {message: /duplicate/}).events.filter((e) => e.type === 'stream-start')).to.have.length(1)
+      const viaSetItem = bytes('\x80\x04}\x8c\tFILE_DATAC\x01as\x8c\tFILE_DATAC\x01bs.')
+      expect(
+        refusal(viaSetItem, {message: /duplicate/}).events.filter((e) => e.type === 'stream-start'),
+      ).to.have.length(1)
     })
 
     it('refuses a streamed value that is discarded or put anywhere but its key', () => {

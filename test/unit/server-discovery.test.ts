@@ -67,11 +67,13 @@ describe('handler discovery, container and dispatch', () => {
     expect(refused).to.deep.equal([])
     expect(registry.commands()).to.deep.equal(['ECHO'])
     expect(registry.get('ECHO')!.plugin).to.equal('iss-plugin-echo')
-    const store = {describe: () => 'store-here'} as unknown as ImageStore
+    const describedStore: Pick<ImageStore, 'describe'> = {describe: () => 'store-here'}
+    const store = describedStore as ImageStore
+    const portOnly: Pick<ServerConfig, 'port'> = {port: 1234}
     const container = createServerContainer({
       store,
       logger: silentLogger(),
-      config: {port: 1234} as ServerConfig,
+      config: portOnly as ServerConfig,
       registry,
     })
     expect(container.resolve(Tokens.Store)).to.equal(store)
@@ -118,8 +120,15 @@ describe('handler discovery, container and dispatch', () => {
       ECHO: `exports.default = class { static inject = [Symbol.for('iss.Nope')]; async handle() { return {} } }`,
     })
     const {registry} = discoverHandlers([greedy])
+    const emptyStore: object = {}
+    const emptyConfig: object = {}
     expect(() =>
-      createServerContainer({store: {} as ImageStore, logger: silentLogger(), config: {} as ServerConfig, registry}),
+      createServerContainer({
+        store: emptyStore as ImageStore,
+        logger: silentLogger(),
+        config: emptyConfig as ServerConfig,
+        registry,
+      }),
     ).to.throw(/injects Symbol\(iss\.Nope\)/)
   })
 

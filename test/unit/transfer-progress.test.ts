@@ -9,10 +9,10 @@ function fakeStream(isTTY: boolean) {
   let written = ''
   Object.assign(stream, {isTTY, columns: 80, cursorTo: () => true, clearLine: () => true, moveCursor: () => true})
   const write = stream.write.bind(stream)
-  stream.write = ((chunk: string | Buffer, ...rest: unknown[]) => {
+  stream.write = (chunk: string | Buffer, ...rest: unknown[]) => {
     written += chunk.toString()
     return (write as (...args: unknown[]) => boolean)(chunk, ...rest)
-  }) as typeof stream.write
+  }
   Object.defineProperty(stream, 'written', {get: () => written})
   stream.resume()
   return stream
