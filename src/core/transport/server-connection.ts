@@ -417,8 +417,13 @@ export class ServerConnection<U extends ConnectionUpload = ConnectionUpload> {
 
     const {head, tail} = encodeStreamingFrame(reply.message, fileData.length, options)
     let sent = 0
+    let isTailQueued = false
+    // Head, first chunk (and tail, when that chunk is all) leave in one writev: a small image is
+    // one syscall and one segment train instead of three.
+    let isCorked = true
+    this.socket.cork()
     try {
-      await this.write(head)
+      this.send(head)
       const iterator = fileData.stream[Symbol.asyncIterator]()
       for (;;) {
         const next = await this.own(iterator.next())
@@ -427,9 +432,21 @@ export class ServerConnection<U extends ConnectionUpload = ConnectionUpload> {
         sent += chunk.length
         if (sent > fileData.length || this.state === 'closed') break
         this.requestBytes += chunk.length
-        await this.write(chunk)
+        this.send(chunk)
+        if (sent === fileData.length) {
+          this.send(tail)
+          isTailQueued = true
+        }
+
+        if (isCorked) {
+          isCorked = false
+          this.socket.uncork()
+        }
+
+        await this.drained()
       }
     } finally {
+      if (isCorked) this.socket.uncork()
       fileData.stream.destroy()
     }
 
@@ -439,17 +456,27 @@ export class ServerConnection<U extends ConnectionUpload = ConnectionUpload> {
       return
     }
 
-    await this.write(tail)
+    if (!isTailQueued) await this.write(tail)
   }
 
   private async write(buffer: Buffer): Promise<void> {
+    this.send(buffer)
+    await this.drained()
+  }
+
+  private send(buffer: Buffer): void {
     if (this.state === 'closed') return
     this.socket.write(buffer, (error) => {
       if (!error) this.bytesOut += buffer.length
     })
-    // Past the socket's small high-water mark, keep queueing up to OUTPUT_BOUND: the next read from
-    // disk then overlaps with the send instead of waiting for an empty buffer each time.
-    if (this.socket.writableLength >= OUTPUT_BOUND) await waitForDrain(this.socket)
+  }
+
+  /**
+   * Past the socket's small high-water mark, keep queueing up to OUTPUT_BOUND: the next read from
+   * disk then overlaps with the send instead of waiting for an empty buffer each time.
+   */
+  private async drained(): Promise<void> {
+    if (this.state !== 'closed' && this.socket.writableLength >= OUTPUT_BOUND) await waitForDrain(this.socket)
   }
 
   private report(reply: ConnectionReply, command: string | null, filename: string | null): void {
