@@ -13,10 +13,11 @@ export const FREE_SPACE_CHECK_INTERVAL = 1024 * 1024
 /**
  * Later checks come after half the margin left above the floor (so the floor is checked again before
  * this upload alone could cross it), within these bounds: a statfs per MiB cost a thread-pool round
- * trip per MiB on the write path; ENOSPC is caught on every write anyway.
+ * trip per MiB on the write path; at most 8 MiB keeps what many concurrent uploads can write past
+ * the floor between checks small. ENOSPC is caught on every write anyway.
  */
 const MIN_CHECK_INTERVAL = 64 * 1024
-const MAX_CHECK_INTERVAL = 64 * 1024 * 1024
+const MAX_CHECK_INTERVAL = 8 * 1024 * 1024
 
 /**
  * Bytes queued before write() asks the writer to wait. Large enough that the socket keeps reading
