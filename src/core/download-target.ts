@@ -13,6 +13,7 @@ const PART_PATTERN = /^\..*\.iss-(\d+)-[\da-f]+\.part$/
 
 /** The target exists and --force was not given (or it appeared while downloading). */
 export class TargetExistsError extends Error {
+  // eslint-disable-next-line @typescript-eslint/class-literal-property-style -- an own enumerable field, so it shows in JSON and spreads of the error
   readonly code = 'E_TARGET_EXISTS'
   constructor(readonly target: string) {
     super(`${target} already exists; use --force to replace it`)
@@ -53,6 +54,7 @@ export class Download {
     readonly partPath: string,
     private readonly handle: FileHandle,
   ) {
+    // eslint-disable-next-line @typescript-eslint/promise-function-async -- returns undefined when the caller need not wait; async would force a Promise per chunk
     this.sink = {write: (chunk) => this.write(chunk)}
   }
 
@@ -99,14 +101,18 @@ export class Download {
     this.queued = 0
     this.room?.reject(new Error('the download was discarded'))
     this.room = null
+    // eslint-disable-next-line @typescript-eslint/no-empty-function -- best-effort cleanup: a failed write was already reported
     await this.writing?.catch(() => {})
+    // eslint-disable-next-line @typescript-eslint/no-empty-function -- best-effort cleanup: the handle may already be closed
     await this.handle.close().catch(() => {})
+    // eslint-disable-next-line @typescript-eslint/no-empty-function -- best-effort cleanup: the part file may already be gone
     await unlink(this.partPath).catch(() => {})
     activeParts.delete(this.partPath)
   }
 
   /** Queues a chunk; waits only while DOWNLOAD_HIGH_WATER_MARK bytes or more wait for the disk. Fails with a write's error. */
   private write(chunk: Buffer): Promise<void> | undefined {
+    // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- rethrows the write's own failure unchanged, whatever it is
     if (this.failure !== null) return Promise.reject(this.failure.error)
     if (this.stopped) return Promise.reject(new Error('the download was discarded'))
     this.queue.push(chunk)
@@ -190,10 +196,9 @@ async function publishNoReplace(from: string, to: string): Promise<void> {
 }
 
 async function exists(file: string): Promise<boolean> {
-  return lstat(file).then(
-    () => true,
-    () => false,
-  )
+  return lstat(file)
+    .then(() => true)
+    .catch(() => false)
 }
 
 function syncDirectory(directory: string): void {
@@ -236,15 +241,14 @@ export async function sweepStaleParts(directory: string, now = Date.now()): Prom
     const file = path.join(directory, name)
     if (activeParts.has(file)) continue
     const stats = await lstat(file).catch(() => undefined)
-    if (stats === undefined || !stats.isFile()) continue
+    if (!stats?.isFile()) continue
     const pid = Number(match[1])
     const abandoned = (pid !== process.pid && !pidIsAlive(pid)) || now - stats.mtimeMs > STALE_PART_MS
     if (
       abandoned &&
-      (await unlink(file).then(
-        () => true,
-        () => false,
-      ))
+      (await unlink(file)
+        .then(() => true)
+        .catch(() => false))
     )
       removed.push(name)
   }

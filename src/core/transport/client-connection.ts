@@ -3,7 +3,7 @@ import net from 'node:net'
 import {finished, type Readable} from 'node:stream'
 
 import {maxFrameBytes} from '../config.js'
-import {type IssError, isIssError} from '../protocol/errors.js'
+import {isIssError} from '../protocol/errors.js'
 import type {ByteOrder} from '../protocol/frame-header.js'
 import type {Message} from '../protocol/message.js'
 import {MessageReader, type ReaderEvent} from '../protocol/message-reader.js'
@@ -15,7 +15,7 @@ const SEND_CHUNK = 1024 * 1024
 const SEND_QUEUE = 1024 * 1024
 
 /** Error codes after which a server closes the connection. */
-const CLOSING_CODES = new Set(['E_MALFORMED', 'E_TOO_LARGE', 'E_BUSY', 'E_TIMEOUT', 'E_SHUTTING_DOWN'])
+const CLOSING_CODES = new Set(['E_BUSY', 'E_MALFORMED', 'E_SHUTTING_DOWN', 'E_TIMEOUT', 'E_TOO_LARGE'])
 
 /** How a client connection failed, for the one line a user sees and for `--json`. */
 export type ConnectionFailure =
@@ -38,6 +38,7 @@ const HINTS: Record<ConnectionFailure, string> = {
  * peer that does not speak the protocol. Always names the server's host:port.
  */
 export class ConnectionError extends Error {
+  // eslint-disable-next-line @typescript-eslint/class-literal-property-style -- an own enumerable field, so it shows in JSON and spreads of the error
   readonly code = 'E_CONNECTION'
   readonly hint: string
 
@@ -138,6 +139,7 @@ export class ClientConnection {
     this.failed = new Promise<never>((_, reject) => {
       this.markFailed = reject
     })
+    // eslint-disable-next-line @typescript-eslint/no-empty-function -- only marks the rejection handled; request() and send() observe it
     this.failed.catch(() => {})
     socket.setNoDelay(true)
     socket.setTimeout(options.timeoutMs)
@@ -161,7 +163,7 @@ export class ClientConnection {
   }
 
   /** Opens a connection, failing with a ConnectionError after `timeoutMs`. */
-  static connect(options: ClientConnectionOptions): Promise<ClientConnection> {
+  static async connect(options: ClientConnectionOptions): Promise<ClientConnection> {
     const address = formatAddress(options.host, options.port)
     return new Promise((resolve, reject) => {
       const socket = net.connect({host: options.host, port: options.port})
@@ -204,10 +206,12 @@ export class ClientConnection {
    */
   async request(message: OutgoingMessage, options: ClientRequestOptions = {}): Promise<Message> {
     if (this.pending !== undefined) throw new Error('ClientConnection: one request at a time')
+    // eslint-disable-next-line @typescript-eslint/only-throw-error -- rethrows the connection's recorded failure unchanged
     if (!this.usable) throw this.failure ?? new ConnectionError('closed', this.address, `${this.address} is closed`)
     const response = new Promise<Message>((resolve, reject) => {
       this.pending = {resolve, reject, sink: options.sink, observer: options.observer, received: 0, settled: false}
     })
+    // eslint-disable-next-line @typescript-eslint/no-empty-function -- only marks the rejection handled; it is awaited below
     response.catch(() => {})
     const pending = this.pending!
     try {
@@ -242,7 +246,7 @@ export class ClientConnection {
       for await (const data of largeChunks(stream, SEND_CHUNK)) {
         // The server may answer (ERROR) before it has read everything: stop, the frame is then incomplete.
         if (pending.settled || this.failure !== undefined) break
-        let chunk = data as Buffer
+        let chunk = data
         if (sent + chunk.length > length) chunk = chunk.subarray(0, length - sent)
         await this.send(chunk)
         sent += chunk.length
@@ -261,6 +265,7 @@ export class ClientConnection {
   }
 
   private async send(chunk: Buffer): Promise<void> {
+    // eslint-disable-next-line @typescript-eslint/only-throw-error -- rethrows the connection's recorded failure unchanged
     if (this.failure !== undefined) throw this.failure
     // Queue past the socket's small high-water mark up to SEND_QUEUE: the next read from disk then
     // overlaps with this send instead of waiting for an empty buffer each time.
@@ -289,6 +294,7 @@ export class ClientConnection {
     if (wait === undefined) return
     this.waiting = true
     this.socket.pause()
+    // eslint-disable-next-line unicorn/prefer-then-catch -- the failure handler must not also catch errors thrown by the success handler
     this.consuming = this.consumeBacklog(wait).then(
       () => {
         this.waiting = false
@@ -320,6 +326,7 @@ export class ClientConnection {
   private handleEvents(events: ReaderEvent[], from: number): Promise<void> | undefined {
     for (let index = from; index < events.length; index++) {
       const wait = this.handleEvent(events[index])
+      // eslint-disable-next-line @typescript-eslint/promise-function-async -- returns undefined when nothing waits; async would force a Promise per chunk
       if (wait !== undefined) return wait.then(() => this.handleEvents(events, index + 1))
     }
     return undefined
@@ -406,7 +413,7 @@ export class ClientConnection {
  * The chunks of `stream`, read `size` bytes at a time where it allows: read(size) raises a stream's
  * high-water mark to `size`, so an fs.ReadStream made with the default 64 KiB reads 1 MiB per call
  * (16 times fewer thread-pool round trips). Ends at the stream's end, throws its error.
- * @yields Buffers of up to about `size` bytes, in order.
+ * @yields {Buffer} Buffers of up to about `size` bytes, in order.
  */
 async function* largeChunks(stream: Readable, size: number): AsyncGenerator<Buffer> {
   let ended = false
@@ -418,6 +425,7 @@ async function* largeChunks(stream: Readable, size: number): AsyncGenerator<Buff
     resolve?.()
   }
   const nextEvent = async () =>
+    // eslint-disable-next-line unicorn/prefer-promise-with-resolvers -- tsconfig lib is es2023, which does not type Promise.withResolvers
     new Promise<void>((resolve) => {
       wake = resolve
     })
@@ -434,6 +442,7 @@ async function* largeChunks(stream: Readable, size: number): AsyncGenerator<Buff
         yield typeof chunk === 'string' ? Buffer.from(chunk) : chunk
         continue
       }
+      // eslint-disable-next-line @typescript-eslint/only-throw-error -- failure is an Error set in the finished() callback; TS narrows it to null
       if (failure !== null) throw failure
       if (ended) return
       await nextEvent()
@@ -450,7 +459,7 @@ export function formatAddress(host: string, port: number): string {
 }
 
 function protocolError(error: unknown, address: string): ConnectionError {
-  const detail = isIssError(error) || error instanceof Error ? (error as IssError | Error).message : String(error)
+  const detail = isIssError(error) || error instanceof Error ? error.message : String(error)
   const tooLarge = (error as {code?: unknown})?.code === 'E_TOO_LARGE'
   const message = tooLarge
     ? `${address} sent more than this client accepts (${detail}); raise --max-size if you trust it`
@@ -459,6 +468,7 @@ function protocolError(error: unknown, address: string): ConnectionError {
 }
 
 function socketError(error: NodeJS.ErrnoException, address: string, prefix = ''): ConnectionError {
+  // eslint-disable-next-line @typescript-eslint/switch-exhaustiveness-check -- default covers undefined and every other code
   switch (error.code) {
     case 'ECONNREFUSED': {
       return new ConnectionError('refused', address, `${prefix}${address}: connection refused`, {cause: error})

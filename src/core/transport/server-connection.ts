@@ -701,6 +701,7 @@ class SinkFeeder {
 }
 
 /** An abort that fails has nothing left to clean: the upload is gone either way. */
+// eslint-disable-next-line @typescript-eslint/no-empty-function -- deliberately a no-op
 function ignore(): void {}
 
 /** Resolves on 'drain', or when the stream closes or fails (the caller then sees the closed state). */
