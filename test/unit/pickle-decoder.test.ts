@@ -247,6 +247,16 @@ describe('pickle-decoder', () => {
   describe('streaming details', () => {
     const fileData = Buffer.from('89504e470d0a1a0a00ff5c0a', 'hex')
 
+    it('streams a protocol 0 line whose bare backslashes straddle chunk ends (found by the fuzzer)', () => {
+      // raw-unicode-escape: a backslash not followed by u or U stands for itself. When it ends one chunk it
+      // comes out with the next chunk's first byte: two output bytes for one input byte.
+      const pickle = Buffer.from('(dVFILE_DATA\nc_codecs\nencode\n(V\\a\\b\\\nVlatin1\ntRs.', 'latin1')
+      const whole = decodeChunks([pickle]).streams.get('FILE_DATA')!
+      expect(whole.toString('latin1')).to.equal('\\a\\b\\')
+      const bytewise = decodeChunks([...pickle].map((byte) => Buffer.from([byte]))).streams.get('FILE_DATA')!
+      expect(bytewise.equals(whole)).to.equal(true)
+    })
+
     it('streams whatever the key order and the protocol, also for a second stream key', () => {
       for (const v of vectors.filter((x) => x.name === 'FILE_DATA first' || x.name === 'seed example')) {
         const decoded = decodeChunks([v.pickle], ['FILE_DATA', 'OTHER'])

@@ -579,7 +579,9 @@ export class PickleDecoder {
   private readText(chunk: Buffer, i: number, events: DecodeEvent[]): number {
     const text = this.text!
     const stream = text.stream
-    const out = stream === undefined ? undefined : Buffer.allocUnsafe(chunk.length - i)
+    // One byte more than the input: a backslash left pending by the previous chunk comes out here, before
+    // this chunk's first byte, when it turns out not to start an escape.
+    const out = stream === undefined ? undefined : Buffer.allocUnsafe(chunk.length - i + 1)
     let o = 0
     let finished = false
     const emit = (codePoint: number) => {
