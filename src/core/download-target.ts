@@ -4,6 +4,7 @@ import {lstat, open, readdir, rename, unlink, link, type FileHandle} from 'node:
 import path from 'node:path'
 
 import type {FileDataSink} from './transport/client-connection.js'
+import {writeAll} from './write-all.js'
 
 /** A part file untouched for this long is abandoned, whatever its writer's pid says (pids get reused). */
 export const STALE_PART_MS = 60 * 60 * 1000
@@ -142,7 +143,7 @@ export class Download {
         const room = this.room
         this.room = null
         room?.resolve()
-        await this.writeAll(batch)
+        await writeAll(this.handle, batch)
       }
     } catch (error) {
       this.failure = {error}
@@ -152,31 +153,6 @@ export class Download {
       this.writing = null
     }
   }
-
-  private async writeAll(chunks: Buffer[]): Promise<void> {
-    let pending = chunks
-    while (pending.length > 0) {
-      const {bytesWritten} =
-        pending.length === 1
-          ? await this.handle.write(pending[0], 0, pending[0].length)
-          : await this.handle.writev(pending)
-      pending = unwritten(pending, bytesWritten)
-    }
-  }
-}
-
-/** What is left of `chunks` after the first `bytes` of them were written (a short write). */
-function unwritten(chunks: Buffer[], bytes: number): Buffer[] {
-  let skip = bytes
-  let index = 0
-  while (index < chunks.length && skip >= chunks[index].length) {
-    skip -= chunks[index].length
-    index++
-  }
-  if (index === chunks.length) return []
-  const rest = chunks.slice(index)
-  rest[0] = rest[0].subarray(skip)
-  return rest
 }
 
 async function publishNoReplace(from: string, to: string): Promise<void> {

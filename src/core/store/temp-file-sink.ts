@@ -2,6 +2,7 @@ import type {FileHandle} from 'node:fs/promises'
 import {Writable} from 'node:stream'
 
 import {errors, ErrorCode, IssError} from '../protocol/errors.js'
+import {writeAll} from '../write-all.js'
 import {freeBytes} from './disk-space.js'
 
 /** How many leading bytes a sink keeps for content sniffing. */
@@ -61,19 +62,11 @@ export class TempFileSink extends Writable {
       throw errors.tooLarge('Image', after, this.limits.maxSize)
     }
 
-    let done = 0
+    const done = {bytes: 0}
     try {
-      let pending = chunks
-      while (pending.length > 0) {
-        const {bytesWritten} =
-          pending.length === 1
-            ? await this.handle.write(pending[0], 0, pending[0].length, null)
-            : await this.handle.writev(pending)
-        done += bytesWritten
-        pending = unwritten(pending, bytesWritten)
-      }
+      await writeAll(this.handle, chunks, done)
     } catch (error) {
-      throw asNoSpace(error, this.written + done)
+      throw asNoSpace(error, this.written + done.bytes)
     }
 
     for (let at = this.written, index = 0; at < HEAD_BYTES && index < chunks.length; index++) {
@@ -108,21 +101,6 @@ export class TempFileSink extends Writable {
   ): void {
     void settle(this.store(chunks.map((c) => c.chunk)), callback)
   }
-}
-
-/** What is left of `chunks` after the first `bytes` of them were written (a short write). */
-function unwritten(chunks: Buffer[], bytes: number): Buffer[] {
-  let skip = bytes
-  let index = 0
-  while (index < chunks.length && skip >= chunks[index].length) {
-    skip -= chunks[index].length
-    index++
-  }
-
-  if (index === chunks.length) return []
-  const rest = chunks.slice(index)
-  rest[0] = rest[0].subarray(skip)
-  return rest
 }
 
 /** Calls a stream callback once with the outcome of `work`. */
