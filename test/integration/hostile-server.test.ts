@@ -7,13 +7,22 @@ import {join} from 'node:path'
 import {Writable} from 'node:stream'
 import pino from 'pino'
 
-import type {ServerConfig} from '../../src/core/config.js'
 import {frameHeader} from '../../src/core/protocol/frame-header.js'
 import {encodeFrame} from '../../src/core/protocol/message-writer.js'
 import {Op} from '../../src/core/protocol/opcodes.js'
 import {createIssServer, type IssServer} from '../../src/core/server-app.js'
 import {cpythonCorpus} from '../fuzz/corpus.js'
-import {corePlugin, eventually, jpeg, loadModule, png, RawClient, request, roundTrip} from './server-harness.js'
+import {
+  corePlugin,
+  eventually,
+  jpeg,
+  loadModule,
+  png,
+  RawClient,
+  request,
+  roundTrip,
+  testConfig,
+} from './server-harness.js'
 
 const MALFORMED = 'E_MALFORMED'
 const TOO_LARGE = 'E_TOO_LARGE'
@@ -342,19 +351,7 @@ describe('iss serve against hostile pickles and hostile names (live server)', fu
     storage = join(parent, 'store')
     mkdirSync(storage)
     canary = join(parent, 'PWNED')
-    const config: ServerConfig = {
-      host: '127.0.0.1',
-      port: 0,
-      storage,
-      maxSize: 1024 * 1024,
-      minFree: 0,
-      maxConnections: 64,
-      idleTimeoutMs: 30_000,
-      minRateBytes: 1,
-      rateWindowMs: 10_000,
-      shutdownGraceMs: 5000,
-      fsync: false,
-    }
+    const config = testConfig(storage)
     const capture = new Writable({
       write(chunk: Buffer, _encoding, callback) {
         for (const line of chunk.toString().split('\n')) if (line) logLines.push(JSON.parse(line))

@@ -48,14 +48,9 @@ export interface RunningServer {
   stop(): Promise<void>
 }
 
-/** Starts a server with a fresh temporary store (or `storage`) and test-friendly limits. */
-export async function startServer(
-  overrides: Partial<ServerConfig> = {},
-  options: {lingerMs?: number; plugins?: PluginRecord[]} = {},
-): Promise<RunningServer> {
-  const isOwnStorage = overrides.storage === undefined
-  const storage = overrides.storage ?? mkdtempSync(join(tmpdir(), 'iss-server-'))
-  const config: ServerConfig = {
+/** Test-friendly limits on 127.0.0.1, a free port and the store `storage`. */
+export function testConfig(storage: string, overrides: Partial<ServerConfig> = {}): ServerConfig {
+  return {
     host: '127.0.0.1',
     port: 0,
     storage,
@@ -69,6 +64,16 @@ export async function startServer(
     fsync: false,
     ...overrides,
   }
+}
+
+/** Starts a server with a fresh temporary store (or `storage`) and test-friendly limits. */
+export async function startServer(
+  overrides: Partial<ServerConfig> = {},
+  options: {lingerMs?: number; plugins?: PluginRecord[]} = {},
+): Promise<RunningServer> {
+  const isOwnStorage = overrides.storage === undefined
+  const storage = overrides.storage ?? mkdtempSync(join(tmpdir(), 'iss-server-'))
+  const config = testConfig(storage, overrides)
   const server = await createIssServer({
     config,
     plugins: options.plugins ?? [corePlugin()],
