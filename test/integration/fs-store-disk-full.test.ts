@@ -11,6 +11,7 @@ import {ErrorCode, isIssError} from '../../src/core/protocol/errors.js'
 import {freeBytes} from '../../src/core/store/disk-space.js'
 import {FsStore, TEMP_DIR} from '../../src/core/store/fs-store.js'
 import type {Upload} from '../../src/core/store/store.js'
+import {codeOf} from '../support/error-code.js'
 
 const MiB = 1024 * 1024
 const TMPFS_SIZE = 8 * MiB
@@ -29,16 +30,6 @@ async function fill(upload: Upload, data: Buffer): Promise<unknown> {
     return null
   } catch (error) {
     return error
-  }
-}
-
-async function codeOf(promise: Promise<unknown>): Promise<string | null> {
-  try {
-    await promise
-    return null
-  } catch (error) {
-    if (isIssError(error)) return error.code
-    throw error
   }
 }
 

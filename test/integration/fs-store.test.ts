@@ -21,6 +21,7 @@ import {ErrorCode, isIssError} from '../../src/core/protocol/errors.js'
 import {FsStore, StoreLockedError, TEMP_DIR} from '../../src/core/store/fs-store.js'
 import type {Upload} from '../../src/core/store/store.js'
 import {LOCK_FILE, processStartTime} from '../../src/core/store/store-lock.js'
+import {codeOf} from '../support/error-code.js'
 
 const PNG = Buffer.from('89504e470d0a1a0a', 'hex')
 const JPEG = Buffer.from('ffd8ffe0', 'hex')
@@ -57,16 +58,6 @@ async function put(store: FsStore, name: string, data: Buffer, expectedSize?: nu
   const upload = await store.beginUpload(expectedSize)
   await fill(upload, data)
   return upload.commit(name)
-}
-
-async function codeOf(promise: Promise<unknown>): Promise<string | null> {
-  try {
-    await promise
-    return null
-  } catch (error) {
-    if (isIssError(error)) return error.code
-    throw error
-  }
 }
 
 function tempFiles(root: string): string[] {
