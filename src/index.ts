@@ -53,7 +53,7 @@ export {
   errors,
   IssError,
   isIssError,
-} from './core/protocol/errors.js'
+} from './core/errors.js'
 export {FILE_DATA, type Message, PROTOCOL_VERSION, SEED_KEYS, STATUSES, type Status} from './core/protocol/message.js'
 export {type PickleDict, type PickleValue, PickleTuple, StreamedBytes} from './core/protocol/values.js'
 export {familyOf, identityKey, type ImageFamily, validateImageName} from './core/images/names.js'

@@ -5,7 +5,7 @@ import path from 'node:path'
 
 import {familyOf, validateImageName} from '../core/images/names.js'
 import {matchesFamily, SNIFF_BYTES} from '../core/images/sniff.js'
-import {isIssError} from '../core/protocol/errors.js'
+import {isIssError} from '../core/errors.js'
 import {ExitCode, ProtocolCommand} from '../core/protocol-command.js'
 import {formatBytes} from '../core/transfer-progress.js'
 import {isConnectionError} from '../core/transport/client-connection.js'

@@ -1,7 +1,7 @@
 import type {Logger} from 'pino'
 
 import type {CommandHandler, HandlerContext, StreamedFileData} from './handler.js'
-import {ErrorCode, IssError, errors, isIssError} from './protocol/errors.js'
+import {ErrorCode, IssError, errors, isIssError} from './errors.js'
 import type {Message} from './protocol/message.js'
 import type {OutgoingMessage} from './protocol/message-writer.js'
 import type {PickleValue} from './protocol/values.js'

@@ -1,7 +1,7 @@
 import {Command, Flags, type Interfaces} from '@oclif/core'
 
 import {DEFAULT_MAX_SIZE, DEFAULT_PORT} from './config.js'
-import {isIssError} from './protocol/errors.js'
+import {isIssError} from './errors.js'
 import {type Message, PROTOCOL_VERSION} from './protocol/message.js'
 import type {PickleValue} from './protocol/values.js'
 import {transferProgress} from './transfer-progress.js'

@@ -68,7 +68,7 @@ export async function createIssServer(options: IssServerOptions): Promise<IssSer
       hooks: {
         // The exact size is not known from the stream's start (at protocols 0 to 2 only an upper
         // bound is), so the store checks size and free space as the bytes arrive.
-        openUpload: async () => store.beginUpload(),
+        openUpload: async () => store.spool(),
         dispatch: async (request) => dispatcher.dispatch(request),
         errorReply: (error, request) => errorReply(error, request, logger),
         onRequestDone(entry) {

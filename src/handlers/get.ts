@@ -1,6 +1,6 @@
 import type {CommandHandler, HandlerRequest, HandlerResponse} from '../core/handler.js'
 import {validateImageName} from '../core/images/names.js'
-import {errors} from '../core/protocol/errors.js'
+import {errors} from '../core/errors.js'
 import type {ImageStore} from '../core/store/store.js'
 import {Tokens} from '../core/tokens.js'
 

@@ -1,7 +1,7 @@
 import type {CommandHandler, HandlerRequest, HandlerResponse} from '../core/handler.js'
 import {familyOf, validateImageName} from '../core/images/names.js'
 import {matchesFamily} from '../core/images/sniff.js'
-import {errors} from '../core/protocol/errors.js'
+import {errors} from '../core/errors.js'
 /** PUT: stores the request's FILE_DATA under FILENAME, never replacing an image of the same identity. */
 export default class PutHandler implements CommandHandler {
   /** Nothing to inject: the upload the server hands over publishes itself. */

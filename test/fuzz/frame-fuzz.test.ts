@@ -1,6 +1,6 @@
 import {expect} from 'chai'
 
-import {ErrorCode} from '../../src/core/protocol/errors.js'
+import {ErrorCode} from '../../src/core/errors.js'
 import {frameHeader} from '../../src/core/protocol/frame-header.js'
 import {cpythonCorpus} from './corpus.js'
 import {fuzzInChild} from './fuzz-child.js'

@@ -2,7 +2,7 @@
 // catalogue (never another exception, never a wrapped internal failure), the same whether it arrives
 // whole or in pieces, with well-formed stream events; framed, the same through MessageReader.
 import {maxFrameBytes} from '../../src/core/config.js'
-import {ERROR_CODE_SUMMARY, ErrorCode, isIssError} from '../../src/core/protocol/errors.js'
+import {ERROR_CODE_SUMMARY, ErrorCode, isIssError} from '../../src/core/errors.js'
 import {frameHeader} from '../../src/core/protocol/frame-header.js'
 import {toMessage} from '../../src/core/protocol/message.js'
 import {MessageReader, type ReaderEvent} from '../../src/core/protocol/message-reader.js'

@@ -1,6 +1,6 @@
 import {expect} from 'chai'
 
-import {ErrorCode, IssError} from '../../src/core/protocol/errors.js'
+import {ErrorCode, IssError} from '../../src/core/errors.js'
 import {decodePickle, PickleError} from '../../src/core/protocol/pickle-decoder.js'
 import {cpythonCorpus} from './corpus.js'
 import {fuzzInChild} from './fuzz-child.js'

@@ -16,7 +16,7 @@ async function main(): Promise<void> {
   }
 
   if (mode === 'upload') {
-    const upload = await store.beginUpload()
+    const upload = await store.spool()
     const chunk = Buffer.alloc(64 * 1024, 0xab)
     let isAnnounced = false
     // Bounded: 256 MiB at most, slowly, so the parent can kill us mid-way.

@@ -7,7 +7,7 @@ import {join} from 'node:path'
 import {Readable} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
 
-import {ErrorCode, isIssError} from '../../src/core/protocol/errors.js'
+import {ErrorCode, isIssError} from '../../src/core/errors.js'
 import {freeBytes} from '../../src/core/store/disk-space.js'
 import {FsStore, TEMP_DIR} from '../../src/core/store/fs-store.js'
 import type {Upload} from '../../src/core/store/store.js'
@@ -79,7 +79,7 @@ describe('FsStore on a full disk (real tmpfs)', function () {
 
   it('answers E_NO_SPACE for an upload bigger than the disk, leaves nothing, and stores a small one after', async () => {
     const {store, root} = await openStore()
-    const upload = await store.beginUpload()
+    const upload = await store.spool()
     const writeError = await fill(upload, png(TMPFS_SIZE + MiB))
     expect(isIssError(writeError) && writeError.code).to.equal(ErrorCode.NO_SPACE)
     expect(await codeOf(upload.commit('huge.png'))).to.equal(ErrorCode.NO_SPACE)
@@ -91,7 +91,7 @@ describe('FsStore on a full disk (real tmpfs)', function () {
 
     const small = png(100_000)
     const stored = await (async () => {
-      const next = await store.beginUpload(small.length)
+      const next = await store.spool(small.length)
       await fill(next, small)
       return next.commit('small.png')
     })()
@@ -102,11 +102,11 @@ describe('FsStore on a full disk (real tmpfs)', function () {
   it('stores again once space is freed by a delete', async () => {
     const {store, root} = await openStore()
     const big = png(5 * MiB)
-    const first = await store.beginUpload()
+    const first = await store.spool()
     await fill(first, big)
     await first.commit('big.png')
 
-    const second = await store.beginUpload()
+    const second = await store.spool()
     await fill(second, png(4 * MiB))
     expect(await codeOf(second.commit('second.png'))).to.equal(ErrorCode.NO_SPACE)
     expect(visible(root)).to.deep.equal(['big.png'])
@@ -115,7 +115,7 @@ describe('FsStore on a full disk (real tmpfs)', function () {
 
     await store.delete('big.png')
     const again = png(4 * MiB)
-    const third = await store.beginUpload()
+    const third = await store.spool()
     await fill(third, again)
     expect((await third.commit('second.png')).size).to.equal(again.length)
     expect(visible(root)).to.deep.equal(['second.png'])
@@ -123,16 +123,16 @@ describe('FsStore on a full disk (real tmpfs)', function () {
 
   it('refuses at once an announced size that would break the free-space floor', async () => {
     const {store, root} = await openStore(6 * MiB)
-    expect(await codeOf(store.beginUpload(3 * MiB))).to.equal(ErrorCode.NO_SPACE)
+    expect(await codeOf(store.spool(3 * MiB))).to.equal(ErrorCode.NO_SPACE)
     expect(readdirSync(join(root, TEMP_DIR))).to.deep.equal([])
-    const ok = await store.beginUpload(MiB)
+    const ok = await store.spool(MiB)
     await fill(ok, png(MiB))
     expect((await ok.commit('fits.png')).size).to.equal(MiB)
   })
 
   it('stops an upload of unknown size when it crosses the free-space floor', async () => {
     const {store, root} = await openStore(6 * MiB)
-    const upload = await store.beginUpload()
+    const upload = await store.spool()
     const error = await fill(upload, png(4 * MiB))
     expect(isIssError(error) && error.code).to.equal(ErrorCode.NO_SPACE)
     expect((error as Error).message).to.match(/less than 6291456 bytes free/)

@@ -17,7 +17,7 @@ import {extname, join} from 'node:path'
 import {Readable} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
 
-import {ErrorCode, isIssError} from '../../src/core/protocol/errors.js'
+import {ErrorCode, isIssError} from '../../src/core/errors.js'
 import {FsStore, StoreLockedError, TEMP_DIR} from '../../src/core/store/fs-store.js'
 import type {Upload} from '../../src/core/store/store.js'
 import {LOCK_FILE, processStartTime} from '../../src/core/store/store-lock.js'
@@ -55,7 +55,7 @@ async function fill(upload: Upload, data: Buffer, chunkSize = 64 * 1024): Promis
 }
 
 async function put(store: FsStore, name: string, data: Buffer, expectedSize?: number) {
-  const upload = await store.beginUpload(expectedSize)
+  const upload = await store.spool(expectedSize)
   await fill(upload, data)
   return upload.commit(name)
 }
@@ -152,7 +152,7 @@ describe('FsStore', function () {
     it('stores, reads back, lists, stats and deletes an image', async () => {
       const store = await openStore()
       const data = image(300_000)
-      const upload = await store.beginUpload(data.length)
+      const upload = await store.spool(data.length)
       await fill(upload, data)
       expect(upload.bytesWritten).to.equal(data.length)
       expect(upload.head()).to.deep.equal(data.subarray(0, 16))
@@ -242,7 +242,7 @@ describe('FsStore', function () {
         ['x.gif', ErrorCode.UNSUPPORTED_TYPE],
         ['.iss-lock.png', ErrorCode.BAD_NAME],
       ] as const) {
-        const upload = await store.beginUpload()
+        const upload = await store.spool()
         await fill(upload, image(100))
         expect(await codeOf(upload.commit(name)), name).to.equal(code)
       }
@@ -254,14 +254,14 @@ describe('FsStore', function () {
 
     it('refuses an empty upload', async () => {
       const store = await openStore()
-      const upload = await store.beginUpload()
+      const upload = await store.spool()
       expect(await codeOf(upload.commit('empty.png'))).to.equal(ErrorCode.EMPTY)
       expect(tempFiles(root)).to.deep.equal([])
     })
 
     it('aborts idempotently, leaving nothing behind', async () => {
       const store = await openStore()
-      const upload = await store.beginUpload()
+      const upload = await store.spool()
       upload.sink.write(image(1000))
       expect(tempFiles(root)).to.have.length(1)
       await upload.abort()
@@ -274,7 +274,7 @@ describe('FsStore', function () {
     it('commits an upload whose sink the caller already ended and saw finish', async () => {
       const store = await openStore()
       const data = image(70_000)
-      const upload = await store.beginUpload()
+      const upload = await store.spool()
       upload.sink.end(data)
       await new Promise((resolve) => upload.sink.once('finish', resolve))
       expect((await upload.commit('ended.png')).size).to.equal(data.length)
@@ -294,7 +294,7 @@ describe('FsStore', function () {
 
     it('does not crash when the caller keeps writing after a failure', async () => {
       const store = await openStore({maxSize: 1000})
-      const upload = await store.beginUpload()
+      const upload = await store.spool()
       upload.sink.write(image(2000))
       await new Promise((resolve) => setTimeout(resolve, 20))
       upload.sink.write(image(10))
@@ -305,8 +305,8 @@ describe('FsStore', function () {
 
     it('enforces maxSize when announced and while streaming', async () => {
       const store = await openStore({maxSize: 10_000})
-      expect(await codeOf(store.beginUpload(10_001))).to.equal(ErrorCode.TOO_LARGE)
-      const upload = await store.beginUpload()
+      expect(await codeOf(store.spool(10_001))).to.equal(ErrorCode.TOO_LARGE)
+      const upload = await store.spool()
       const error = await fill(upload, image(20_000), 4096)
       expect(isIssError(error) && error.code).to.equal(ErrorCode.TOO_LARGE)
       expect(await codeOf(upload.commit('big.png'))).to.equal(ErrorCode.TOO_LARGE)
@@ -316,13 +316,13 @@ describe('FsStore', function () {
 
     it('refuses an upload whose announced size would break the free-space floor, before creating anything', async () => {
       const store = await openStore({minFree: Number.MAX_SAFE_INTEGER / 2})
-      expect(await codeOf(store.beginUpload(1))).to.equal(ErrorCode.NO_SPACE)
+      expect(await codeOf(store.spool(1))).to.equal(ErrorCode.NO_SPACE)
       expect(tempFiles(root)).to.deep.equal([])
     })
 
     it('removes open uploads when closed', async () => {
       const store = await openStore()
-      const upload = await store.beginUpload()
+      const upload = await store.spool()
       upload.sink.write(image(1000))
       await new Promise((resolve) => setTimeout(resolve, 20))
       await store.close()

@@ -1,4 +1,4 @@
-import {isIssError} from '../../src/core/protocol/errors.js'
+import {isIssError} from '../../src/core/errors.js'
 
 /** The catalogue code a promise rejects with, or null when it resolves; any other failure is rethrown. */
 export async function codeOf(promise: Promise<unknown>): Promise<string | null> {

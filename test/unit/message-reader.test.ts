@@ -2,7 +2,7 @@ import {expect} from 'chai'
 import fc from 'fast-check'
 
 import {maxFrameBytes, DEFAULT_MAX_SIZE} from '../../src/core/config.js'
-import {type IssError} from '../../src/core/protocol/errors.js'
+import {type IssError} from '../../src/core/errors.js'
 import {type Message} from '../../src/core/protocol/message.js'
 import {MessageReader, type MessageReaderOptions, type ReaderEvent} from '../../src/core/protocol/message-reader.js'
 import {PickleError} from '../../src/core/protocol/pickle-decoder.js'

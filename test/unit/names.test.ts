@@ -1,7 +1,7 @@
 import {expect} from 'chai'
 
 import {familyOf, identityKey, MAX_NAME_BYTES, validateImageName} from '../../src/core/images/names.js'
-import {ErrorCode, isIssError} from '../../src/core/protocol/errors.js'
+import {ErrorCode, isIssError} from '../../src/core/errors.js'
 
 /** Runs the validator and returns the error code it threw, or null. */
 function codeOf(name: string): string | null {

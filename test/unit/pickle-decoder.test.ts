@@ -274,7 +274,7 @@ describe('pickle-decoder', () => {
       // protocol 3: BINBYTES of 12 bytes under FILE_DATA
       const data = bytes('\x80\x03}q\x00X\t\x00\x00\x00FILE_DATAq\x01C\x0c', fileData, 'q\x02s.')
       const {events} = decodeChunks([data])
-      expect(events[0]).to.deep.equal({type: 'stream-start', key: 'FILE_DATA', maxLength: 12})
+      expect(events[0]).to.deep.equal({type: 'stream-start', key: 'FILE_DATA', maxLength: 12, head: new Map()})
       expect(events.at(-1)).to.deep.equal({type: 'stream-end', length: 12})
     })
 
@@ -287,7 +287,7 @@ describe('pickle-decoder', () => {
       for (let cut = 1; cut < data.length; cut++) {
         const decoded = decodeChunks([data.subarray(0, cut), data.subarray(cut)])
         expect(decoded.streams.get('FILE_DATA')!.toString('hex')).to.equal('e9ff')
-        expect(decoded.events[0]).to.deep.equal({type: 'stream-start', key: 'FILE_DATA', maxLength: 4})
+        expect(decoded.events[0]).to.deep.equal({type: 'stream-start', key: 'FILE_DATA', maxLength: 4, head: new Map()})
       }
     })
 
@@ -296,13 +296,36 @@ describe('pickle-decoder', () => {
       const events: DecodeEvent[] = []
       decoder.write(bytes('\x80\x03}X\t\x00\x00\x00FILE_DATAC\x00'), events)
       expect(events).to.deep.equal([
-        {type: 'stream-start', key: 'FILE_DATA', maxLength: 0},
+        {type: 'stream-start', key: 'FILE_DATA', maxLength: 0, head: new Map()},
         {type: 'stream-end', length: 0},
       ])
       decoder.write(bytes('s.'), events)
       expect((decoder.value as Map<string, PickleValue>).get('FILE_DATA')).to.deep.equal(
         new StreamedBytes('FILE_DATA', 0),
       )
+    })
+
+    it('hands the keys decoded before a streamed value to stream-start, as CPython writes a seed request', () => {
+      const pickles = python(
+        'import pickle,sys\n' +
+          "m={'COMMAND':'PUT','STATUS':'REQUEST','DETAILS':None,'FILENAME':'cat.png','VERSION':1,'FILE_DATA':b'x'*70000}\n" +
+          'for p in range(6): d=pickle.dumps(m,protocol=p); sys.stdout.buffer.write(len(d).to_bytes(4,"big")+d)\n',
+      )
+      for (let at = 0, protocol = 0; at < pickles.length; protocol++) {
+        const length = pickles.readUInt32BE(at)
+        const {events} = decodeChunks([pickles.subarray(at + 4, at + 4 + length)])
+        at += 4 + length
+        const start = events.find((e) => e.type === 'stream-start')
+        expect(start, `protocol ${protocol}`).to.not.equal(undefined)
+        const head = start!.type === 'stream-start' ? start!.head : new Map()
+        expect(Object.fromEntries(head), `protocol ${protocol}`).to.deep.equal({
+          COMMAND: 'PUT',
+          STATUS: 'REQUEST',
+          DETAILS: null,
+          FILENAME: 'cat.png',
+          VERSION: 1n,
+        })
+      }
     })
 
     it('hands out stream-data as the bytes arrive, not at the end', () => {

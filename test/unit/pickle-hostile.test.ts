@@ -1,7 +1,7 @@
 import {expect} from 'chai'
 import fc from 'fast-check'
 
-import {isIssError} from '../../src/core/protocol/errors.js'
+import {isIssError} from '../../src/core/errors.js'
 import {
   type DecodeEvent,
   decodePickle,

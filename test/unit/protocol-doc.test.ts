@@ -4,7 +4,7 @@ import path from 'node:path'
 import {expect} from 'chai'
 
 import {DEFAULT_MAX_SIZE, maxFrameBytes} from '../../src/core/config.js'
-import {ERROR_CODE_SUMMARY, isIssError} from '../../src/core/protocol/errors.js'
+import {ERROR_CODE_SUMMARY, isIssError} from '../../src/core/errors.js'
 import {encodeFrame} from '../../src/core/protocol/message-writer.js'
 import {Op, type OpName, opName} from '../../src/core/protocol/opcodes.js'
 import {DEFAULT_PICKLE_LIMITS, decodePickle} from '../../src/core/protocol/pickle-decoder.js'

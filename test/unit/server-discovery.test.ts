@@ -7,7 +7,7 @@ import {createServerContainer, resolveHandler} from '../../src/core/container.js
 import {discoverHandlers, type PluginRecord} from '../../src/core/discovery.js'
 import {Dispatcher, errorReply} from '../../src/core/dispatch.js'
 import {silentLogger} from '../../src/core/logger.js'
-import {errors} from '../../src/core/protocol/errors.js'
+import {errors} from '../../src/core/errors.js'
 import type {Message} from '../../src/core/protocol/message.js'
 import {StartupError} from '../../src/core/registry.js'
 import type {ImageStore} from '../../src/core/store/store.js'

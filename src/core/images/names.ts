@@ -1,4 +1,4 @@
-import {errors} from '../protocol/errors.js'
+import {errors} from '../errors.js'
 
 /** The image families iss stores. */
 export type ImageFamily = 'PNG' | 'JPEG'

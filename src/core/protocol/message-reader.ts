@@ -1,4 +1,4 @@
-import {errors, type IssError, isIssError} from './errors.js'
+import {errors, type IssError, isIssError} from '../errors.js'
 import {type ByteOrder, FRAME_HEADER_BYTES} from './frame-header.js'
 import {type Message, toMessage} from './message.js'
 import {type DecodeEvent, PickleDecoder, type PickleLimits} from './pickle-decoder.js'

@@ -1,4 +1,4 @@
-import {errors} from './errors.js'
+import {errors} from '../errors.js'
 import {type PickleDict, type PickleValue, StreamedBytes} from './values.js'
 
 /** The STATUS values of the seed protocol. */

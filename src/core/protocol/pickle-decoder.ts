@@ -1,4 +1,4 @@
-import {ErrorCode, type ErrorCodeValue, IssError} from './errors.js'
+import {ErrorCode, type ErrorCodeValue, IssError} from '../errors.js'
 import {Op, opName} from './opcodes.js'
 import {type PickleDict, PickleTuple, type PickleValue, StreamedBytes} from './values.js'
 
@@ -32,7 +32,11 @@ export const DEFAULT_PICKLE_LIMITS: Readonly<PickleLimits> = Object.freeze({
 
 /** What the decoder hands out besides the value: a streamed bytes value, chunk by chunk, in order. */
 export type DecodeEvent =
-  | {type: 'stream-start'; key: string; maxLength: number}
+  /**
+   * `head`: the top-level keys decoded before the streamed value (in the dict or still pending on
+   * the stack before SETITEMS), so that a consumer can decide about the value before storing a byte.
+   */
+  | {type: 'stream-start'; key: string; maxLength: number; head: PickleDict}
   | {type: 'stream-data'; chunk: Buffer}
   | {type: 'stream-end'; length: number}
 
@@ -457,7 +461,12 @@ export class PickleDecoder {
       const floor = kind === 'bytes' ? length : Math.ceil(length / 2)
       if (floor > this.limits.maxStreamBytes) throw this.tooLarge(key, floor, this.limits.maxStreamBytes)
       this.beginStream(place!)
-      events.push({type: 'stream-start', key, maxLength: Math.min(length, this.limits.maxStreamBytes)})
+      events.push({
+        type: 'stream-start',
+        key,
+        maxLength: Math.min(length, this.limits.maxStreamBytes),
+        head: this.headBefore(place!.keyIndex),
+      })
       this.data = {
         kind,
         length,
@@ -569,7 +578,12 @@ export class PickleDecoder {
     this.text = {codes: [], parts: [], utf8Bytes: 0, mode: 0, hexLeft: 0, hexValue: 0}
     if (key !== null) {
       this.beginStream(place!)
-      events.push({type: 'stream-start', key, maxLength: this.limits.maxStreamBytes})
+      events.push({
+        type: 'stream-start',
+        key,
+        maxLength: this.limits.maxStreamBytes,
+        head: this.headBefore(place!.keyIndex),
+      })
       this.text.stream = {key, produced: 0}
     }
 
@@ -721,6 +735,19 @@ export class PickleDecoder {
     const before = stack[keyIndex - 1]
     const ambiguous = keyIndex > 1 && before instanceof Map && !this.frozen.has(before)
     return {key, keyIndex, ambiguous}
+  }
+
+  /** The top-level items set so far plus the key/value pairs waiting for SETITEMS below `keyIndex`. */
+  private headBefore(keyIndex: number): PickleDict {
+    const head: PickleDict = new Map(this.root)
+    for (let k = 1; k + 1 < keyIndex; k += 2) {
+      const key = this.stack[k]
+      const value = this.stack[k + 1]
+      if (typeof key === 'string' && !(value instanceof GlobalRef || isStreamed(value)))
+        head.set(key, value as PickleValue)
+    }
+
+    return head
   }
 
   private beginStream({key, keyIndex}: {key: string; keyIndex: number}): void {

@@ -6,7 +6,7 @@ import {Readable} from 'node:stream'
 import {setImmediate as yieldToLoop} from 'node:timers/promises'
 
 import {identityKey, validateImageName} from '../images/names.js'
-import {errors, ErrorCode, IssError} from '../protocol/errors.js'
+import {errors, ErrorCode, IssError} from '../errors.js'
 import {freeBytes} from './disk-space.js'
 import {FsUpload, type UploadPublisher} from './fs-upload.js'
 import {KeyedMutex} from './key-mutex.js'
@@ -174,7 +174,14 @@ export class FsStore implements ImageStore {
     return this.root
   }
 
-  async beginUpload(expectedSize?: number): Promise<FsUpload> {
+  async beginUpload(name: string, sizeHint: number): Promise<FsUpload> {
+    const key = identityKey(validateImageName(name))
+    const existing = this.index.get(key)
+    if (existing !== undefined) throw errors.duplicate(existing.name)
+    return this.spool(sizeHint)
+  }
+
+  async spool(expectedSize?: number): Promise<FsUpload> {
     this.ensureOpen()
     const {minFree, maxSize} = this.options
     if (expectedSize !== undefined) {

@@ -2,7 +2,7 @@ import {type FileHandle, unlink} from 'node:fs/promises'
 import {finished} from 'node:stream/promises'
 
 import {validateImageName} from '../images/names.js'
-import {errors, ErrorCode, IssError} from '../protocol/errors.js'
+import {errors, ErrorCode, IssError} from '../errors.js'
 import type {StoredImage, Upload} from './store.js'
 import {asNoSpace, TempFileSink, type TempFileSinkLimits} from './temp-file-sink.js'
 

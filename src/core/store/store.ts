@@ -47,10 +47,19 @@ export interface ImageStore {
   /** Releases the store and removes temporary files. */
   close(): Promise<void>
   /**
-   * Starts an upload. `expectedSize`, when known, is checked against the free-space floor at once
-   * (E_NO_SPACE) so that a doomed upload is refused before any byte is stored.
+   * Starts an upload that will be published under `name` (a validated image name), before any byte
+   * of it is stored: the store checks up front what it can (E_DUPLICATE when the identity is taken
+   * now, E_TOO_LARGE / E_NO_SPACE for `sizeHint`, the announced upper bound of the size in bytes,
+   * which it may reserve) and may stream the bytes straight to their final place (an object store).
+   * The upload's `commit(name)` must be given the same name.
    */
-  beginUpload(expectedSize?: number): Promise<Upload>
+  beginUpload(name: string, sizeHint: number): Promise<Upload>
+  /**
+   * Starts an upload whose name is not known yet (a hand-made pickle that puts FILE_DATA before
+   * COMMAND or FILENAME): the bytes go to the store's own temporary area, never visible, and the
+   * handler names them at the end with `commit(name)`. `sizeHint` as for {@link beginUpload}; undefined when unknown.
+   */
+  spool(sizeHint?: number): Promise<Upload>
   /** Opens an image for reading; E_NOT_FOUND if there is none. */
   openRead(name: string): Promise<OpenedImage>
   /** Every stored image, sorted by identity key. */

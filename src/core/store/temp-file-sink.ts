@@ -1,7 +1,7 @@
 import type {FileHandle} from 'node:fs/promises'
 import {Writable} from 'node:stream'
 
-import {errors, ErrorCode, IssError} from '../protocol/errors.js'
+import {errors, ErrorCode, IssError} from '../errors.js'
 import {writeAll} from '../write-all.js'
 import {freeBytes} from './disk-space.js'
 

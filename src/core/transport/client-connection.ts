@@ -3,7 +3,7 @@ import net from 'node:net'
 import {finished, type Readable} from 'node:stream'
 
 import {maxFrameBytes} from '../config.js'
-import {isIssError} from '../protocol/errors.js'
+import {isIssError} from '../errors.js'
 import type {ByteOrder} from '../protocol/frame-header.js'
 import type {Message} from '../protocol/message.js'
 import {MessageReader, type ReaderEvent} from '../protocol/message-reader.js'

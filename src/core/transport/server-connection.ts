@@ -2,7 +2,7 @@ import type {Socket} from 'node:net'
 import type {Readable, Writable} from 'node:stream'
 
 import {type ByteOrder, FRAME_HEADER_BYTES} from '../protocol/frame-header.js'
-import {ErrorCode, IssError, isIssError} from '../protocol/errors.js'
+import {ErrorCode, IssError, isIssError} from '../errors.js'
 import type {Message} from '../protocol/message.js'
 import {MessageReader, type ReaderEvent} from '../protocol/message-reader.js'
 import {encodeFrame, encodeStreamingFrame, type OutgoingMessage} from '../protocol/message-writer.js'

@@ -1,7 +1,7 @@
 import {type AddressInfo, createServer, type Server, type Socket} from 'node:net'
 
 import {FRAME_HEADER_BYTES} from '../protocol/frame-header.js'
-import {errors} from '../protocol/errors.js'
+import {errors} from '../errors.js'
 import {encodeFrame} from '../protocol/message-writer.js'
 import {
   type ConnectionHooks,
