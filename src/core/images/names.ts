@@ -1,4 +1,5 @@
 import {errors} from '../errors.js'
+import {printable} from '../printable.js'
 
 /** The image families iss stores. */
 export type ImageFamily = 'PNG' | 'JPEG'
@@ -122,14 +123,4 @@ function isInvisibleFormatting(cp: number): boolean {
     cp === 0x2028 ||
     cp === 0x2029 // LINE and PARAGRAPH SEPARATOR
   )
-}
-
-/** The name as it may appear in a message: control characters escaped, length bounded. */
-function printable(name: string): string {
-  const escaped = name.replaceAll(
-    // eslint-disable-next-line no-control-regex -- escaping control characters is the point
-    /[\u{0}-\u{1F}\u{7F}-\u{9F}\u{2028}\u{2029}\u{202A}-\u{202E}\u{2066}-\u{2069}]|\p{Cs}/gu,
-    (c) => `\\u${c.codePointAt(0)!.toString(16).padStart(4, '0')}`,
-  )
-  return escaped.length > 300 ? `${escaped.slice(0, 300)}...` : escaped
 }
