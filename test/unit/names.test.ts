@@ -1,6 +1,14 @@
 import {expect} from 'chai'
 
-import {familyOf, identityKey, MAX_NAME_BYTES, validateImageName} from '../../src/core/images/names.js'
+import {simpleCaseFold} from '../../src/core/images/case-fold.js'
+import {CASE_FOLDING_RUNS} from '../../src/core/images/case-folding-table.js'
+import {
+  familyOf,
+  identityKey,
+  MAX_NAME_BYTES,
+  MAX_RAW_NAME_BYTES,
+  validateImageName,
+} from '../../src/core/images/names.js'
 import {ErrorCode, isIssError} from '../../src/core/errors.js'
 
 /** Runs the validator and returns the error code it threw, or null. */
@@ -164,6 +172,80 @@ describe('image names', () => {
       expect(identityKey('CAFE\u{301}.png')).to.equal(identityKey('caf\u{E9}.PNG'))
       expect(identityKey('cat.jpg')).not.to.equal(identityKey('cat.jpeg'))
     })
+
+    it('is simple Unicode case folding: ΟΔΟΣ, οδος and οδοσ are one identity', () => {
+      const keys = [
+        '\u{39F}\u{394}\u{39F}\u{3A3}.png',
+        '\u{3BF}\u{3B4}\u{3BF}\u{3C2}.png',
+        '\u{3BF}\u{3B4}\u{3BF}\u{3C3}.png',
+      ].map((name) => identityKey(name))
+      expect(keys[0]).to.equal(keys[1])
+      expect(keys[1]).to.equal(keys[2])
+      expect(keys[0]).to.equal('\u{3BF}\u{3B4}\u{3BF}\u{3C3}.png')
+    })
+
+    it('folds the characters toLowerCase() leaves apart (long s, Kelvin sign, capital sharp s, Cherokee)', () => {
+      expect(identityKey('\u{17F}un.png')).to.equal(identityKey('SUN.png'))
+      expect(identityKey('\u{212A}.png')).to.equal(identityKey('k.png'))
+      expect(identityKey('STRA\u{1E9E}E.png')).to.equal(identityKey('stra\u{DF}e.png'))
+      // Cherokee folds to its upper case (CaseFolding.txt keeps it stable that way).
+      expect(identityKey('\u{AB70}.png')).to.equal(identityKey('\u{13A0}.png'))
+      expect(identityKey('\u{AB70}.png')).to.equal('\u{13A0}.png')
+    })
+
+    it('uses simple folding, not full: ß and ss stay two identities', () => {
+      expect(identityKey('stra\u{DF}e.png')).not.to.equal(identityKey('strasse.png'))
+      expect(identityKey('\u{130}.png')).not.to.equal(identityKey('i.png'))
+    })
+
+    it("agrees with the JavaScript engine's own simple folding (RegExp /iu) on every table entry", () => {
+      let checked = 0
+      for (let i = 0; i < CASE_FOLDING_RUNS.length; i += 4) {
+        const [first, count, step, delta] = CASE_FOLDING_RUNS.slice(i, i + 4)
+        for (let k = 0; k < count; k++) {
+          const from = String.fromCodePoint(first + k * step)
+          const to = String.fromCodePoint(first + k * step + delta)
+          expect(simpleCaseFold(from)).to.equal(to)
+          expect(new RegExp(`^${escapeRegExp(to)}$`, 'iu').test(from), from).to.equal(true)
+          checked++
+        }
+      }
+
+      expect(checked).to.be.above(1400)
+    })
+
+    it('refuses a string too long to be a name before normalising it', () => {
+      const hostile = 'a' + '\u{301}'.repeat(262_000) + '\u{334}'.repeat(262_000) + '.png'
+      expect(Buffer.byteLength(hostile)).to.be.above(1_000_000)
+      expect(() => identityKey(hostile)).to.throw(/longer than 255 bytes/)
+      expect(codeOf(hostile)).to.equal(BAD)
+    })
+  })
+
+  describe('length is checked before normalisation', () => {
+    it('refuses the quadratic NFC shape (1 MiB of combining marks) with E_BAD_NAME, and fast', function () {
+      // Canonical reordering is quadratic: normalising this took about 185 s. Refused from its length,
+      // it takes microseconds; the mocha timeout is the bound (nothing here measures speed).
+      this.timeout(2000)
+      const hostile = 'a' + '\u{301}'.repeat(262_000) + '\u{334}'.repeat(262_000) + '.png'
+      expect(codeOf(hostile)).to.equal(BAD)
+    })
+
+    it('still accepts a decomposed name whose NFC form fits (Hangul jamo, 3 times longer)', () => {
+      const syllables = '\u{D55C}'.repeat(83) + '.png'
+      expect(Buffer.byteLength(syllables)).to.equal(253)
+      const jamo = syllables.normalize('NFD')
+      expect(Buffer.byteLength(jamo))
+        .to.be.above(3 * 250)
+        .and.at.most(MAX_RAW_NAME_BYTES)
+      expect(validateImageName(jamo)).to.equal(syllables)
+    })
+
+    it('refuses a decomposed name over MAX_RAW_NAME_BYTES without normalising', () => {
+      const long = 'e\u{301}'.repeat(400) + '.png'
+      expect(Buffer.byteLength(long)).to.be.above(MAX_RAW_NAME_BYTES)
+      expect(codeOf(long)).to.equal(BAD)
+    })
   })
 
   describe('familyOf', () => {
@@ -181,3 +263,7 @@ describe('image names', () => {
     }
   })
 })
+
+function escapeRegExp(text: string): string {
+  return text.replaceAll(/[$()*+.?[\\\]^{|}]/g, String.raw`\$&`)
+}

@@ -1,11 +1,21 @@
 import {errors} from '../errors.js'
 import {printable} from '../printable.js'
+import {simpleCaseFold} from './case-fold.js'
 
 /** The image families iss stores. */
 export type ImageFamily = 'PNG' | 'JPEG'
 
 /** Longest stored name, in bytes of UTF-8 after NFC (the limit of ext4, APFS, NTFS and most others). */
 export const MAX_NAME_BYTES = 255
+
+/**
+ * Longest name, in bytes of UTF-8, that is normalised at all. NFC can shrink text (a decomposed
+ * character of up to 3 times its composed size: U+0390 as 3 code points, Hangul as jamo), so a name
+ * within MAX_NAME_BYTES after NFC is within 3 times that before; 4 times leaves room. Checked before
+ * any normalisation: canonical reordering is quadratic in a run of combining marks, and a 1 MiB name
+ * of them took minutes. Within this bound NFC takes well under a millisecond.
+ */
+export const MAX_RAW_NAME_BYTES = 4 * MAX_NAME_BYTES
 
 const FAMILY_BY_EXTENSION: ReadonlyMap<string, ImageFamily> = new Map([
   ['.jpeg', 'JPEG'],
@@ -47,9 +57,23 @@ const ASCII_FORBIDDEN = /[/\\<>:"|?*]/u
 // In unicode mode, only a surrogate that is not half of a pair matches.
 const LONE_SURROGATE = /\p{Cs}/u
 
-/** NFC form of the name, case-insensitive: the key under which the store keeps one image per name. */
+/**
+ * The key under which the store keeps one image per name: simple Unicode case folding
+ * (CaseFolding.txt, statuses C and S) of the NFC form. `ΟΔΟΣ.png`, `οδος.png` and `οδοσ.png` are
+ * one identity; so are `Cat.jpg` and `cat.JPG`. Throws IssError E_BAD_NAME, without normalising,
+ * for a string too long to be a name (over MAX_RAW_NAME_BYTES), so a peer's megabyte costs nothing.
+ */
 export function identityKey(name: string): string {
-  return name.normalize('NFC').toLowerCase()
+  checkRawLength(name)
+  return simpleCaseFold(name.normalize('NFC'))
+}
+
+/** Refuses, before any normalisation, a string that cannot be a name after NFC (see MAX_RAW_NAME_BYTES). */
+function checkRawLength(name: string): void {
+  // A UTF-16 unit is at least one byte of UTF-8: the cheap test first, then the exact one.
+  if (name.length > MAX_RAW_NAME_BYTES || Buffer.byteLength(name, 'utf8') > MAX_RAW_NAME_BYTES) {
+    throw errors.badName(printable(name, 60), `it is longer than ${MAX_NAME_BYTES} bytes of UTF-8`)
+  }
 }
 
 /** The family by extension (.jpg/.jpeg -> JPEG, .png -> PNG, any case) or null. */
@@ -67,7 +91,11 @@ export function familyOf(name: string): ImageFamily | null {
 export function validateImageName(name: string): string {
   if (typeof name !== 'string') throw errors.badName(String(name), 'a name must be a string')
   if (name.length === 0) throw errors.badName(name, 'the name is empty')
+  // Cheap, linear checks first: nothing unbounded reaches NFC.
+  checkRawLength(name)
   if (LONE_SURROGATE.test(name)) throw errors.badName(printable(name), 'the name holds an unpaired surrogate')
+  const raw = whyBadCharacter(name)
+  if (raw !== null) throw errors.badName(printable(name), raw)
   const nfc = name.normalize('NFC')
   const why = whyUnsafe(nfc)
   if (why !== null) throw errors.badName(printable(nfc), why)
