@@ -28,6 +28,8 @@ export const ErrorCode = {
   BAD_STATUS: 'E_BAD_STATUS',
   /** Every connection slot is busy with a request in flight. */
   BUSY: 'E_BUSY',
+  /** The store cannot be written (its filesystem turned read-only): nothing can be stored or deleted. */
+  READ_ONLY: 'E_READ_ONLY',
   /** A request or a peer was too slow (idle or below the minimum rate). */
   TIMEOUT: 'E_TIMEOUT',
   /** The server is shutting down and takes no new requests. */
@@ -52,6 +54,7 @@ export const ERROR_CODE_SUMMARY: Readonly<Record<ErrorCodeValue, string>> = {
   E_UNKNOWN_COMMAND: 'the server has no handler for that command',
   E_BAD_STATUS: 'a request must have STATUS REQUEST',
   E_BUSY: 'the server has no free connection slot',
+  E_READ_ONLY: 'the store is read-only: nothing can be stored or deleted',
   E_TIMEOUT: 'the peer was idle or too slow',
   E_SHUTTING_DOWN: 'the server is stopping',
   E_INTERNAL: 'an unexpected server-side failure',
@@ -116,6 +119,12 @@ export const errors = {
   badStatus: (status: unknown) =>
     new IssError(ErrorCode.BAD_STATUS, `A request must have STATUS 'REQUEST', not ${JSON.stringify(status)}`),
   busy: () => new IssError(ErrorCode.BUSY, 'Server busy: every connection is in use; try again shortly', {fatal: true}),
+  readOnly: (options?: IssErrorOptions) =>
+    new IssError(
+      ErrorCode.READ_ONLY,
+      'Store is read-only on server: images can be read but not stored or deleted until its disk is writable again',
+      options,
+    ),
   internal: (cause?: unknown) =>
     new IssError(ErrorCode.INTERNAL, 'Internal server error; the request was not completed', {cause}),
 }

@@ -50,7 +50,7 @@ export async function createIssServer(options: IssServerOptions): Promise<IssSer
   const {registry, refused} = discoverHandlers(options.plugins, options.load)
   const store =
     options.store ??
-    new FsStore({root: config.storage, minFree: config.minFree, fsync: config.fsync, maxSize: config.maxSize})
+    new FsStore({root: config.storage, minFree: config.minFree, fsync: config.fsync, maxSize: config.maxSize, logger})
   await store.open()
   try {
     const container = createServerContainer({store, logger, config, registry})

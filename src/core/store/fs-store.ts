@@ -1,18 +1,21 @@
 import {randomBytes} from 'node:crypto'
-import {constants as fsConstants, type Dirent, lstatSync} from 'node:fs'
+import {constants as fsConstants} from 'node:fs'
 import {chmod, link, lstat, mkdir, open, readdir, realpath, rename, rm, unlink} from 'node:fs/promises'
 import path from 'node:path'
 import {Readable} from 'node:stream'
-import {setImmediate as yieldToLoop} from 'node:timers/promises'
+import type {Logger} from 'pino'
 
 import {identityKey, validateImageName} from '../images/names.js'
 import {errors, ErrorCode, IssError} from '../errors.js'
-import {freeBytes} from './disk-space.js'
+import {printable} from '../printable.js'
+import {type HiddenEntry, scanStore} from './fs-scan.js'
 import {FsUpload, type UploadPublisher} from './fs-upload.js'
 import {KeyedMutex} from './key-mutex.js'
-import {compareCodePoints, NameIndex} from './name-index.js'
+import {NameIndex} from './name-index.js'
+import {SpaceLedger} from './space-ledger.js'
 import type {ImageStore, OpenedImage, StoredImage} from './store.js'
 import {acquireStoreLock, type StoreLock} from './store-lock.js'
+import {asStoreError} from './temp-file-sink.js'
 
 export {StoreLockedError} from './store-lock.js'
 
@@ -28,9 +31,12 @@ export interface FsStoreOptions {
   readonly fsync?: boolean
   /** Largest image in bytes (default: no limit of the store's own). */
   readonly maxSize?: number
+  /** Where warnings go (entries of the folder that are not served, a store turned read-only). */
+  readonly logger?: Pick<Logger, 'warn'>
 }
 
-const STAT_BATCH = 2000
+/** Hidden entries named one by one in the start-up warning; the rest are counted. */
+const HIDDEN_SHOWN = 20
 const O_NOFOLLOW = fsConstants.O_NOFOLLOW ?? 0
 /** Bytes per read of a stored image being served. */
 const READ_CHUNK = 1024 * 1024
@@ -43,7 +49,7 @@ const READ_CHUNK = 1024 * 1024
  * server runs are seen at the next start.
  */
 export class FsStore implements ImageStore {
-  private readonly options: Required<Omit<FsStoreOptions, 'maxSize'>> & {maxSize?: number}
+  private readonly options: FsStoreOptions & Required<Omit<FsStoreOptions, 'maxSize' | 'logger'>>
   private root: string
   private tempDir: string
   private lock: StoreLock | null = null
@@ -51,11 +57,14 @@ export class FsStore implements ImageStore {
   private readonly keys = new KeyedMutex()
   private readonly uploads = new Set<FsUpload>()
   private readonly publisher: UploadPublisher
+  private readonly ledger: SpaceLedger
+  private hiddenEntries: readonly HiddenEntry[] = []
 
   constructor(options: FsStoreOptions) {
     this.options = {minFree: 0, fsync: true, ...options}
     this.root = options.root
     this.tempDir = path.join(options.root, TEMP_DIR)
+    this.ledger = new SpaceLedger(() => this.tempDir, this.options.minFree)
     this.publisher = {
       fsync: this.options.fsync,
       publish: async (tempPath, name, size, modifiedMs) => this.publish(tempPath, name, size, modifiedMs),
@@ -73,8 +82,13 @@ export class FsStore implements ImageStore {
       const existing = this.index.get(key)
       if (existing !== undefined) throw errors.duplicate(existing.name)
       const target = path.join(this.root, stored)
-      await publishWithoutReplacing(tempPath, target, stored)
-      if (this.options.fsync) await syncDirectory(this.root)
+      try {
+        await publishWithoutReplacing(tempPath, target, stored)
+        if (this.options.fsync) await syncDirectory(this.root)
+      } catch (error) {
+        throw asStoreError(error, size)
+      }
+
       await unlink(tempPath).catch(ignore)
       const image: StoredImage = Object.freeze({name: stored, size, modifiedMs})
       this.index.set(key, image)
@@ -108,32 +122,22 @@ export class FsStore implements ImageStore {
   }
 
   private async buildIndex(): Promise<void> {
-    const entries = await readdir(this.root, {withFileTypes: true, encoding: 'buffer'})
-    const candidates: string[] = []
-    for (const entry of entries) {
-      const name = storableName(entry)
-      if (name !== null) candidates.push(name)
-    }
-
-    const found = new Map<string, StoredImage>()
-    for (let i = 0; i < candidates.length; i += STAT_BATCH) {
-      // Synchronous lstat is several times faster than the thread pool for 100,000 small calls;
-      // yielding between batches keeps the process responsive during a large start-up scan.
-      if (i > 0) await yieldToLoop()
-      for (const name of candidates.slice(i, i + STAT_BATCH)) this.indexFile(found, name)
-    }
-
-    this.index.load(found)
+    const {images, hidden} = await scanStore(this.root)
+    this.index.load(images)
+    this.hiddenEntries = hidden
+    if (hidden.length === 0) return
+    const shown = hidden.slice(0, HIDDEN_SHOWN).map(({name, reason}) => `'${printable(name)}' (${reason})`)
+    const more = hidden.length > HIDDEN_SHOWN ? `; and ${hidden.length - HIDDEN_SHOWN} more` : ''
+    this.options.logger?.warn(
+      {store: this.root, hidden: hidden.length},
+      `${hidden.length} ${hidden.length === 1 ? 'entry' : 'entries'} of the store folder ${this.root} ` +
+        `${hidden.length === 1 ? 'is' : 'are'} not served (not in LIST, GET or DELETE): ${shown.join('; ')}${more}`,
+    )
   }
 
-  private indexFile(found: Map<string, StoredImage>, name: string): void {
-    const stat = lstatSync(path.join(this.root, name), {throwIfNoEntry: false})
-    if (!stat?.isFile()) return
-    const key = identityKey(name)
-    const other = found.get(key)
-    // Two files of one identity key (copied in by hand on a case-sensitive disk): the same one wins every start.
-    if (other !== undefined && compareCodePoints(other.name, name) <= 0) return
-    found.set(key, Object.freeze({name, size: stat.size, modifiedMs: stat.mtimeMs}))
+  /** Entries of the store folder found at open that are not served, with the reason (a folder edited by hand). */
+  get hidden(): readonly HiddenEntry[] {
+    return this.hiddenEntries
   }
 
   private ensureOpen(): void {
@@ -167,7 +171,16 @@ export class FsStore implements ImageStore {
     this.lock = null
     await Promise.all([...this.uploads].map(async (upload) => upload.abort()))
     await this.sweepTemp().catch(ignore)
-    await lock.release()
+    try {
+      await lock.release()
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EROFS') throw error
+      // The lock names this process, which is about to end: the next start finds it stale.
+      this.options.logger?.warn(
+        {store: this.root},
+        `the store ${this.root} is read-only: its lock file stays behind (the next start takes it over)`,
+      )
+    }
   }
 
   describe(): string {
@@ -175,26 +188,41 @@ export class FsStore implements ImageStore {
   }
 
   async beginUpload(name: string, sizeHint: number): Promise<FsUpload> {
+    this.ensureOpen()
     const key = identityKey(validateImageName(name))
     const existing = this.index.get(key)
     if (existing !== undefined) throw errors.duplicate(existing.name)
-    return this.spool(sizeHint)
+    return this.startUpload(sizeHint)
   }
 
-  async spool(expectedSize?: number): Promise<FsUpload> {
+  async spool(sizeHint?: number): Promise<FsUpload> {
     this.ensureOpen()
-    const {minFree, maxSize} = this.options
-    if (expectedSize !== undefined) {
-      if (maxSize !== undefined && expectedSize > maxSize) throw errors.tooLarge('Image', expectedSize, maxSize)
-      if ((await freeBytes(this.tempDir)) - expectedSize < minFree) throw errors.noSpace(expectedSize, minFree)
-    }
+    return this.startUpload(sizeHint ?? 0)
+  }
 
+  /** Reserves `sizeHint` bytes of free space, then opens a fresh temporary file for the upload. */
+  private async startUpload(sizeHint: number): Promise<FsUpload> {
+    const {maxSize} = this.options
+    if (maxSize !== undefined && sizeHint > maxSize) throw errors.tooLarge('Image', sizeHint, maxSize)
+    const reservation = await this.ledger.reserve(sizeHint)
     const tempPath = path.join(this.tempDir, `${randomBytes(12).toString('hex')}.part`)
     const flags = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | O_NOFOLLOW
-    const handle = await open(tempPath, flags, 0o600)
-    const upload = new FsUpload(handle, tempPath, {maxSize, minFree, spacePath: this.tempDir}, this.publisher)
+    let handle
+    try {
+      handle = await open(tempPath, flags, 0o600)
+    } catch (error) {
+      reservation.release()
+      throw asStoreError(error, 0)
+    }
+
+    const upload = new FsUpload(handle, tempPath, {maxSize, reservation}, this.publisher)
     this.uploads.add(upload)
     return upload
+  }
+
+  /** Bytes promised to uploads in flight and not yet written (for tests). */
+  get reservedBytes(): number {
+    return this.ledger.outstanding()
   }
 
   async openRead(name: string): Promise<OpenedImage> {
@@ -258,7 +286,7 @@ export class FsStore implements ImageStore {
       try {
         await rename(path.join(this.root, image.name), aside)
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw asStoreError(error, 0)
         this.index.delete(key)
         throw errors.notFound(name)
       }
@@ -279,27 +307,6 @@ export class FsStore implements ImageStore {
 /** For promises whose failure changes nothing (removing a file that may be gone). */
 function ignore(): undefined {
   return undefined
-}
-
-const UTF8 = new TextDecoder('utf-8', {fatal: true})
-
-/** The entry's name if it is a regular file iss could have stored under exactly that name, else null. */
-function storableName(entry: Dirent<Buffer>): string | null {
-  // Dirent types come from lstat semantics: a symbolic link is never isFile().
-  if (!entry.isFile()) return null
-  let name: string
-  try {
-    name = UTF8.decode(entry.name)
-  } catch {
-    return null
-  }
-
-  if (name.startsWith('.')) return null
-  try {
-    return validateImageName(name) === name ? name : null
-  } catch {
-    return null
-  }
 }
 
 /**

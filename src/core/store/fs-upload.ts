@@ -4,14 +4,14 @@ import {finished} from 'node:stream/promises'
 import {validateImageName} from '../images/names.js'
 import {errors, ErrorCode, IssError} from '../errors.js'
 import type {StoredImage, Upload} from './store.js'
-import {asNoSpace, TempFileSink, type TempFileSinkLimits} from './temp-file-sink.js'
+import {asStoreError, TempFileSink, type TempFileSinkLimits} from './temp-file-sink.js'
 
 /** What an upload needs from its store to publish a complete, durable temporary file. */
 export interface UploadPublisher {
   readonly fsync: boolean
   /** Publishes `tempPath` under the validated `name` without replacing anything; removes `tempPath` on success. */
   publish(tempPath: string, name: string, size: number, modifiedMs: number): Promise<StoredImage>
-  /** The upload is finished (committed or discarded). */
+  /** The upload is finished (committed or discarded): the store lets go of it and of its reservation. */
   forget(upload: FsUpload): void
 }
 
@@ -32,7 +32,7 @@ export class FsUpload implements Upload {
   constructor(
     private readonly handle: FileHandle,
     readonly tempPath: string,
-    limits: TempFileSinkLimits,
+    private readonly limits: TempFileSinkLimits,
     private readonly publisher: UploadPublisher,
   ) {
     this.sink = new TempFileSink(handle, limits)
@@ -53,13 +53,15 @@ export class FsUpload implements Upload {
           this.failure ??= error as Error
         })
       if (this.failure !== null) throw this.failure
+      // Every byte is on disk now: what was announced beyond them is free for other uploads again.
+      this.limits.reservation.shrinkToUsed()
       if (this.sink.bytesWritten === 0) throw errors.empty(stored)
       let stats
       try {
         if (this.publisher.fsync) await this.handle.sync()
         stats = await this.handle.stat()
       } catch (error) {
-        throw asNoSpace(error, this.sink.bytesWritten)
+        throw asStoreError(error, this.sink.bytesWritten)
       } finally {
         await this.closeHandle()
       }
@@ -70,7 +72,7 @@ export class FsUpload implements Upload {
       throw error
     } finally {
       this.state = 'done'
-      this.publisher.forget(this)
+      this.finish()
     }
   }
 
@@ -80,9 +82,14 @@ export class FsUpload implements Upload {
       this.sink.destroy()
       await this.closeHandle()
       await unlink(this.tempPath).catch(ignore)
-      this.publisher.forget(this)
+      this.finish()
     })()
     return this.discarding
+  }
+
+  private finish(): void {
+    this.limits.reservation.release()
+    this.publisher.forget(this)
   }
 
   private async closeHandle(): Promise<void> {

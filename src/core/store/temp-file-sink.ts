@@ -3,19 +3,17 @@ import {Writable} from 'node:stream'
 
 import {errors, ErrorCode, IssError} from '../errors.js'
 import {writeAll} from '../write-all.js'
-import {freeBytes} from './disk-space.js'
+import type {Reservation} from './space-ledger.js'
 
 /** How many leading bytes a sink keeps for content sniffing. */
 export const HEAD_BYTES = 16
 
-/** Bytes before the first check of the free-space floor while an upload runs. */
-export const FREE_SPACE_CHECK_INTERVAL = 1024 * 1024
-
 /**
- * Later checks come after half the margin left above the floor (so the floor is checked again before
- * this upload alone could cross it), within these bounds: a statfs per MiB cost a thread-pool round
- * trip per MiB on the write path; at most 8 MiB keeps what many concurrent uploads can write past
- * the floor between checks small. ENOSPC is caught on every write anyway.
+ * Once an upload writes beyond its reservation, checks of the free-space floor come after half the
+ * headroom left (so the floor is checked again before this upload alone could cross it), within
+ * these bounds: a statfs per chunk would cost a thread-pool round trip per chunk on the write path;
+ * at most 8 MiB keeps what many such uploads can write past the floor between checks small. ENOSPC
+ * is caught on every write anyway.
  */
 const MIN_CHECK_INTERVAL = 64 * 1024
 const MAX_CHECK_INTERVAL = 8 * 1024 * 1024
@@ -29,10 +27,8 @@ export const SINK_HIGH_WATER_MARK = 2 * 1024 * 1024
 export interface TempFileSinkLimits {
   /** Largest upload; more fails with E_TOO_LARGE. */
   readonly maxSize?: number
-  /** Bytes to keep free on the disk; less fails with E_NO_SPACE. */
-  readonly minFree: number
-  /** A path on the disk to watch. */
-  readonly spacePath: string
+  /** The space promised to this upload; writing beyond it needs headroom above the floor, or fails with E_NO_SPACE. */
+  readonly reservation: Reservation
 }
 
 /**
@@ -42,8 +38,8 @@ export interface TempFileSinkLimits {
  */
 export class TempFileSink extends Writable {
   private written = 0
-  private sinceSpaceCheck = 0
-  private nextSpaceCheck = FREE_SPACE_CHECK_INTERVAL
+  /** The size up to which the bytes are known to fit: the reservation, then what the last check allowed. */
+  private checkedUpTo: number
   private readonly headBuffer = Buffer.alloc(HEAD_BYTES)
 
   constructor(
@@ -51,6 +47,7 @@ export class TempFileSink extends Writable {
     private readonly limits: TempFileSinkLimits,
   ) {
     super({highWaterMark: SINK_HIGH_WATER_MARK, decodeStrings: true})
+    this.checkedUpTo = limits.reservation.bytes
   }
 
   /** Writes `chunks` (one gathered write, no copy) after the size check, then checks the free-space floor when due. */
@@ -62,11 +59,13 @@ export class TempFileSink extends Writable {
       throw errors.tooLarge('Image', after, this.limits.maxSize)
     }
 
+    if (after > this.checkedUpTo) await this.checkSpace(after)
     const done = {bytes: 0}
     try {
       await writeAll(this.handle, chunks, done)
     } catch (error) {
-      throw asNoSpace(error, this.written + done.bytes)
+      this.limits.reservation.used = this.written + done.bytes
+      throw asStoreError(error, this.written + done.bytes)
     }
 
     for (let at = this.written, index = 0; at < HEAD_BYTES && index < chunks.length; index++) {
@@ -74,13 +73,18 @@ export class TempFileSink extends Writable {
     }
 
     this.written = after
-    this.sinceSpaceCheck += total
-    if (this.sinceSpaceCheck >= this.nextSpaceCheck) {
-      this.sinceSpaceCheck = 0
-      const margin = (await freeBytes(this.limits.spacePath)) - this.limits.minFree
-      if (margin < 0) throw errors.noSpace(this.written, this.limits.minFree)
-      this.nextSpaceCheck = Math.min(MAX_CHECK_INTERVAL, Math.max(MIN_CHECK_INTERVAL, Math.floor(margin / 2)))
-    }
+    this.limits.reservation.used = after
+  }
+
+  /**
+   * Before writing up to `after` bytes beyond what is known to fit: the headroom counts this upload's
+   * own unwritten reservation as taken, so what must fit is everything from what is written now.
+   */
+  private async checkSpace(after: number): Promise<void> {
+    const margin =
+      (await this.limits.reservation.headroom()) - (after - Math.max(this.written, this.limits.reservation.bytes))
+    if (margin < 0) throw errors.noSpace(after, this.limits.reservation.minFree)
+    this.checkedUpTo = after + Math.min(MAX_CHECK_INTERVAL, Math.max(MIN_CHECK_INTERVAL, Math.floor(margin / 2)))
   }
 
   get bytesWritten(): number {
@@ -115,8 +119,11 @@ async function settle(work: Promise<void>, callback: (error?: Error | null) => v
   callback(failure)
 }
 
-/** A filesystem error that means "disk full" as IssError E_NO_SPACE; anything else unchanged. */
-export function asNoSpace(error: unknown, bytes: number): unknown {
+/**
+ * A filesystem error the peer can act on as its catalogue error: a full disk (ENOSPC, EDQUOT) as
+ * E_NO_SPACE, a read-only store (EROFS) as E_READ_ONLY; anything else unchanged.
+ */
+export function asStoreError(error: unknown, bytes: number): unknown {
   const code = (error as NodeJS.ErrnoException | null)?.code
   if (code === 'ENOSPC' || code === 'EDQUOT') {
     return new IssError(
@@ -128,5 +135,6 @@ export function asNoSpace(error: unknown, bytes: number): unknown {
     )
   }
 
+  if (code === 'EROFS') return errors.readOnly({cause: error})
   return error
 }
