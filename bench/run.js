@@ -66,7 +66,7 @@ const MODES = {
 const USAGE = `Usage: npm run bench -- [options]
   --quick              seconds-long smoke run (16 MiB, 1 s windows, 2,000 names; never installs nginx)
   --long               more runs and longer windows (about 30 minutes)
-  --sections a,b       only these of: ${SECTIONS.join(', ')}
+  --sections a,b       only these of: ${SECTIONS.join(', ')} (cli: start-up rows only)
   --size BYTES         large transfer size (default 1 GiB; suffixes KiB, MiB, GiB)
   --runs N             runs per case (large and small)
   --duration SECONDS   small-operation window per run

@@ -8,14 +8,62 @@ if (major < 22) {
   )
   process.exit(2)
 }
-// Cache compiled code between runs (in NODE_COMPILE_CACHE, else <tmpdir>/node-compile-cache): start-up is most
-// of what a short command costs.
-// eslint-disable-next-line n/no-unsupported-features/node-builtins -- optional call: a Node without it just skips the cache
-require('node:module').enableCompileCache?.()
+
 const fs = require('node:fs')
+const os = require('node:os')
 const path = require('node:path')
 
 const root = path.join(__dirname, '..')
+
+/**
+ * oclif's cache directory for iss (ISS_CACHE_DIR, else ~/Library/Caches/iss on macOS, else
+ * $XDG_CACHE_HOME/iss, %LOCALAPPDATA%\iss on Windows, ~/.cache/iss), so that everything iss caches is in
+ * the one place oclif documents. Empty variables count as unset, as in oclif.
+ */
+function cacheDir() {
+  if (process.env.ISS_CACHE_DIR) return process.env.ISS_CACHE_DIR
+  const home = process.env.HOME || os.homedir() || os.tmpdir()
+  if (process.platform === 'darwin') return path.join(home, 'Library', 'Caches', 'iss')
+  const base =
+    process.env.XDG_CACHE_HOME ||
+    (process.platform === 'win32' && process.env.LOCALAPPDATA) ||
+    path.join(home, '.cache')
+  return path.join(base, 'iss')
+}
+
+/**
+ * Keeps V8's compiled code between runs (Node's module compile cache): most of what a short command costs is
+ * compiling `@oclif/core`. NODE_COMPILE_CACHE, when set, wins (Node has then enabled it already); a cache
+ * directory that cannot be made or written only costs speed, never the command.
+ */
+function enableCompileCache() {
+  // eslint-disable-next-line n/no-unsupported-features/node-builtins -- Node >= 22.1; an older 22 just skips it
+  const {enableCompileCache: enable} = require('node:module')
+  if (typeof enable !== 'function') return
+  try {
+    enable(process.env.NODE_COMPILE_CACHE ? undefined : path.join(cacheDir(), 'compile-cache'))
+  } catch {
+    // os.homedir() can throw for a user with no passwd entry: run without the cache.
+  }
+}
+
+/**
+ * `iss --version` as oclif prints it (`<name>/<version> <platform>-<arch> node-<version>`), without loading
+ * oclif. Under WSL oclif says `wsl`, detected by a module of its own: there oclif answers.
+ */
+function printVersion() {
+  if (process.platform === 'linux') {
+    let version = os.release()
+    try {
+      version += fs.readFileSync('/proc/version', 'utf8')
+    } catch {}
+    if (version.toLowerCase().includes('microsoft')) return false
+  }
+  const pjson = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'))
+  const arch = os.arch() === 'ia32' ? 'x86' : os.arch()
+  process.stdout.write(`${pjson.name}/${pjson.version} ${process.platform}-${arch} node-${process.version}\n`)
+  return true
+}
 
 /**
  * True when oclif.manifest.json is older than a compiled command: `tsc -b` without `npm run build` leaves the
@@ -43,7 +91,6 @@ function manifestIsStale() {
 }
 
 function runOclif() {
-  require('../dist/src/core/host-resolution.js').installHostResolution()
   // @oclif/core checks the Node version against its own engines field with semver (47 modules) on every start;
   // the check above already refused anything older than what iss needs.
   const engineCheck = process.env.OCLIF_DISABLE_ENGINE_WARNING
@@ -51,13 +98,16 @@ function runOclif() {
   const oclif = require('@oclif/core')
   if (engineCheck === undefined) delete process.env.OCLIF_DISABLE_ENGINE_WARNING
   else process.env.OCLIF_DISABLE_ENGINE_WARNING = engineCheck
+  // Installed after oclif has loaded, so that its hundred modules do not pass through the resolve hook; plugin
+  // code, the only code that needs it, loads later.
+  require('../dist/src/core/host-resolution.js').installHostResolution()
   return manifestIsStale()
     ? oclif.execute({dir: __dirname, loadOptions: {root, ignoreManifest: true}})
     : oclif.execute({dir: __dirname})
 }
 
-// `iss --version` and `iss list` run without loading oclif when they can behave exactly as under oclif
-// (src/core/fast-start.ts); anything else, or ISS_FAST_START=0, goes to oclif.
-require('../dist/src/core/fast-start.js')
-  .fastStart(process.argv.slice(2), root)
-  .then((done) => done || runOclif())
+const argv = process.argv.slice(2)
+if (!(argv[0] === '--version' && argv.length === 1 && printVersion())) {
+  enableCompileCache()
+  runOclif()
+}

@@ -4,7 +4,8 @@
 //
 //   node scripts/startup-trace.js time [--runs 15] [--bin bin/run.js]...
 //     starts `iss serve` on a temporary store and times, interleaved run by run so that load on a shared
-//     machine hits all alike: `node -e 0`, `iss --version`, `iss list` (with every --bin given). Medians.
+//     machine hits all alike: `node -e 0`, `iss --version`, `iss list`, `iss put` of one small file (with every
+//     --bin given). Medians.
 //   node scripts/startup-trace.js modules [--bin bin/run.js] -- list --port N
 //     runs one command with a require hook and prints every module it loaded, with the inclusive time
 //     each top-level require took and the total per package.
@@ -17,6 +18,7 @@ const os = require('node:os')
 const path = require('node:path')
 
 const ROOT = path.resolve(__dirname, '..')
+const {tinyPng} = require('../bench/lib/files.js')
 
 function option(argv, name, fallback) {
   const values = []
@@ -101,23 +103,33 @@ async function time(argv) {
   for (const name of ['a.png', 'b.jpg', 'c.png']) fs.writeFileSync(path.join(store, name), Buffer.from([0x89, 0x50]))
   const port = await freePort()
   const server = await startServer(store, port)
-  const commands = [{label: 'node -e 0', args: ['-e', '0']}]
+  // Each `iss put` stores a new name: a stored one would be refused as a duplicate.
+  const uploads = fs.mkdtempSync(path.join(os.tmpdir(), 'iss-startup-put-'))
+  let uploaded = 0
+  const upload = () => {
+    const file = path.join(uploads, `put-${uploaded++}.png`)
+    fs.writeFileSync(file, tinyPng())
+    return file
+  }
+  const commands = [{label: 'node -e 0', args: () => ['-e', '0']}]
   for (const bin of bins) {
     const tag = bins.length > 1 ? ` [${bin.length > 30 ? '...' + bin.slice(-27) : bin}]` : ''
     commands.push(
-      {label: `iss --version${tag}`, args: [bin, '--version']},
-      {label: `iss list${tag}`, args: [bin, 'list', '--port', String(port)]},
+      {label: `iss --version${tag}`, args: () => [bin, '--version']},
+      {label: `iss list${tag}`, args: () => [bin, 'list', '--port', String(port)]},
+      {label: `iss put (one small file)${tag}`, args: () => [bin, 'put', '--port', String(port), upload()]},
     )
   }
   const times = commands.map(() => [])
   try {
-    for (const command of commands) await runTimed(command.args) // warm disk and compile caches
+    for (const command of commands) await runTimed(command.args()) // warm disk and compile caches
     for (let i = 0; i < runs; i++) {
-      for (const [index, command] of commands.entries()) times[index].push(await runTimed(command.args))
+      for (const [index, command] of commands.entries()) times[index].push(await runTimed(command.args()))
     }
   } finally {
     server.kill()
     fs.rmSync(store, {recursive: true, force: true})
+    fs.rmSync(uploads, {recursive: true, force: true})
   }
   const node = median(times[0])
   console.log(`${runs} interleaved runs, load average ${os.loadavg()[0].toFixed(2)}, ${process.version}`)

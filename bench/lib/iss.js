@@ -36,30 +36,4 @@ function runIss(args, options = {}) {
   return runTimed(process.execPath, [...nodeArgs, bin, ...args], rest)
 }
 
-/**
- * The package as `npm pack` ships it, in a temporary folder: bin/run.js and package.json copied,
- * dist and node_modules linked, and an oclif manifest generated there (a git checkout has none,
- * and writing one into the shared work tree could hide other engineers' new commands). Returns the
- * bin path, or {reason} when the manifest cannot be made.
- */
-async function packagedBin(dir) {
-  const oclif = path.join(ROOT, 'node_modules', '.bin', 'oclif')
-  if (!fs.existsSync(oclif)) return {reason: 'the oclif tool is not installed'}
-  fs.mkdirSync(path.join(dir, 'bin'), {recursive: true})
-  fs.copyFileSync(BIN, path.join(dir, 'bin', 'run.js'))
-  fs.copyFileSync(path.join(ROOT, 'package.json'), path.join(dir, 'package.json'))
-  fs.symlinkSync(path.join(ROOT, 'dist'), path.join(dir, 'dist'))
-  fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'))
-  const result = await runTimed(oclif, ['manifest'], {
-    cwd: dir,
-    measureRss: false,
-    timeoutMs: 60_000,
-    env: {OCLIF_SKIP_NEW_VERSION_CHECK: 'true'},
-  })
-  if (result.code !== 0 || !fs.existsSync(path.join(dir, 'oclif.manifest.json'))) {
-    return {reason: `oclif manifest failed: ${result.stderr.trim().split('\n').pop()}`}
-  }
-  return {bin: path.join(dir, 'bin', 'run.js')}
-}
-
-module.exports = {BIN, ROOT, issMissing, packagedBin, runIss, startIss}
+module.exports = {BIN, ROOT, issMissing, runIss, startIss}
