@@ -6,8 +6,11 @@
 // eslint-disable-next-line import-x/no-unassigned-import -- tsyringe's decorators need the Reflect metadata polyfill loaded first
 import 'reflect-metadata'
 
-/** The SDK API this host implements; a plugin declares the one it was built for in `iss.sdkApi`. */
-export const SDK_API_VERSION = '1'
+/**
+ * The SDK version this host implements (semver); a plugin declares the range it supports in
+ * `"iss": {"sdk": "^2.0.0"}` and is refused, at install and at start, by a host outside it.
+ */
+export {SDK_VERSION} from './core/sdk-range.js'
 
 // Client side: the base class of protocol commands and oclif's argument and flag builders, so that a
 // plugin needs no oclif dependency of its own.
@@ -42,18 +45,21 @@ export type {
   StreamedFileData,
 } from './core/handler.js'
 export type {ImageStore, OpenedImage, StoredImage, Upload} from './core/store/store.js'
+// Store backends, chosen by the URL scheme of `--storage` (`"iss": {"stores": {"<scheme>": "./dist/....js"}}`).
+export type {StoreBackend, StoreBackendContext, StoreOptionInfo} from './core/store/backend.js'
+// Server events (`"iss": {"events": {"image.published": "./dist/....js"}}`), typed through one map.
+export {
+  type EventContext,
+  type EventSubscriber,
+  SERVER_EVENT_NAMES,
+  type ServerEventName,
+  type ServerEvents,
+} from './core/events.js'
 export type {ServerConfig} from './core/config.js'
 export {Tokens} from './core/tokens.js'
 
 // Messages, errors and names, shared by both ends.
-export {
-  ERROR_CODE_SUMMARY,
-  ErrorCode,
-  type ErrorCodeValue,
-  errors,
-  IssError,
-  isIssError,
-} from './core/errors.js'
+export {ERROR_CODE_SUMMARY, ErrorCode, type ErrorCodeValue, errors, IssError, isIssError} from './core/errors.js'
 export {FILE_DATA, type Message, PROTOCOL_VERSION, SEED_KEYS, STATUSES, type Status} from './core/protocol/message.js'
 export {type PickleDict, type PickleValue, PickleTuple, StreamedBytes} from './core/protocol/values.js'
 export {familyOf, identityKey, type ImageFamily, validateImageName} from './core/images/names.js'

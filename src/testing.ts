@@ -55,13 +55,12 @@ export async function startTestServer(
     port: 0,
     storage,
     maxSize: DEFAULT_MAX_SIZE,
-    minFree: 0,
+    storageOptions: {minFree: 0, fsync: false},
     maxConnections: DEFAULT_MAX_CONNECTIONS,
     idleTimeoutMs: DEFAULT_IDLE_TIMEOUT_MS,
     minRateBytes: DEFAULT_MIN_RATE_BYTES,
     rateWindowMs: DEFAULT_RATE_WINDOW_MS,
     shutdownGraceMs: 2000,
-    fsync: false,
     ...options.config,
   }
   const plugins = [pluginRecord(join(__dirname, '..', '..')), ...(options.pluginRoots ?? []).map(pluginRecord)]

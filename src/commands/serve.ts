@@ -63,7 +63,9 @@ export default class Serve extends Command {
     }),
     port: Flags.integer({description: 'TCP port.', env: 'ISS_SERVE_PORT', default: DEFAULT_PORT, min: 0, max: 65535}),
     storage: Flags.string({
-      description: 'Store directory (default: images/ in the iss data directory).',
+      description:
+        'Where images live: a folder (default: images/ in the iss data directory), or a URL whose scheme names a ' +
+        'store backend, with its options as query parameters, e.g. file:///srv/images?minFree=1GiB (see docs/plugins.md).',
       env: 'ISS_STORAGE',
     }),
     'max-size': size({
@@ -72,10 +74,9 @@ export default class Serve extends Command {
       default: DEFAULT_MAX_SIZE,
       defaultHelp: async () => formatByteSize(DEFAULT_MAX_SIZE),
     }),
+    // The file: store's minFree option (ISS_SERVE_MIN_FREE is that option's variable, read by the store).
     'min-free': size({
       description: 'Disk space to keep free on the store disk; a PUT that would use it answers E_NO_SPACE.',
-      env: 'ISS_SERVE_MIN_FREE',
-      default: DEFAULT_MIN_FREE,
       defaultHelp: async () => formatByteSize(DEFAULT_MIN_FREE),
     }),
     'max-connections': Flags.integer({
@@ -95,10 +96,10 @@ export default class Serve extends Command {
       default: DEFAULT_SHUTDOWN_GRACE_MS / 1000,
       min: 0,
     }),
+    // The file: store's fsync option.
     fsync: Flags.boolean({
       description:
         'fsync each image before answering OK. --no-fsync is UNSAFE (a crash can lose stored images); benchmarks only.',
-      default: true,
       allowNo: true,
     }),
     'log-level': Flags.option({options: LOG_LEVELS, default: 'info', env: 'ISS_SERVE_LOG_LEVEL'})({
@@ -122,18 +123,20 @@ export default class Serve extends Command {
 
   async run(): Promise<void> {
     const {flags} = await this.parse(Serve)
+    const storageOptions: Record<string, number | boolean> = {}
+    if (flags['min-free'] !== undefined) storageOptions.minFree = flags['min-free']
+    if (flags.fsync !== undefined) storageOptions.fsync = flags.fsync
     const config: ServerConfig = {
       host: flags.host,
       port: flags.port,
       storage: flags.storage ?? join(this.config.dataDir, 'images'),
+      storageOptions,
       maxSize: flags['max-size'],
-      minFree: flags['min-free'],
       maxConnections: flags['max-connections'],
       idleTimeoutMs: flags['idle-timeout'] * 1000,
       minRateBytes: DEFAULT_MIN_RATE_BYTES,
       rateWindowMs: DEFAULT_RATE_WINDOW_MS,
       shutdownGraceMs: flags['shutdown-grace'] * 1000,
-      fsync: flags.fsync,
     }
     if (config.maxSize < 1) this.error('--max-size must be at least 1 byte', {exit: EXIT_LOCAL})
     const logger = createLogger({level: flags['log-level']})
@@ -184,14 +187,23 @@ export default class Serve extends Command {
       )
     }
 
-    if (!config.fsync) this.warnLine('--no-fsync: images are not flushed to disk before OK; a crash can lose them')
+    if (storageOptions.fsync === false) {
+      this.warnLine('--no-fsync: images are not flushed to disk before OK; a crash can lose them')
+    }
 
     await new Promise<void>((resolve) => {
       const stop = (signal: NodeJS.Signals) => {
         process.off('SIGINT', stop)
         process.off('SIGTERM', stop)
         logger.info({signal}, 'shutting down')
-        void server.close().finally(resolve)
+        // A store that cannot be cleaned up (a disk gone read-only) is one log line, not a stack trace.
+        void server
+          .close()
+          .catch((error: unknown) => {
+            logger.error({err: (error as Error).message}, 'the store did not close cleanly')
+            process.exitCode = EXIT_START
+          })
+          .finally(resolve)
       }
 
       process.on('SIGINT', stop)

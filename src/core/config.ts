@@ -2,12 +2,18 @@
 export interface ServerConfig {
   readonly host: string
   readonly port: number
-  /** Directory of the filesystem store. */
+  /**
+   * Where images live: a folder path, or a URL whose scheme names a store backend (`file:`, or one a
+   * plugin declares), with the backend's options as query parameters.
+   */
   readonly storage: string
+  /**
+   * Backend options given outside the URL (`--min-free` and `--no-fsync` are the file: store's
+   * minFree and fsync); the URL's query parameters win. Each backend refuses names it does not know.
+   */
+  readonly storageOptions?: Readonly<Record<string, string | number | boolean>>
   /** Largest image accepted (decoded FILE_DATA). */
   readonly maxSize: number
-  /** Bytes to keep free on the store's disk. */
-  readonly minFree: number
   readonly maxConnections: number
   /** A connection with no request in progress closes after this long. */
   readonly idleTimeoutMs: number
@@ -16,13 +22,12 @@ export interface ServerConfig {
   readonly rateWindowMs: number
   /** On SIGINT/SIGTERM, how long in-flight requests may take to finish. */
   readonly shutdownGraceMs: number
-  /** fsync uploads before publishing (default true; false only for benchmarks). */
-  readonly fsync: boolean
 }
 
 /** Defaults, documented in the README and docs/security.md. */
 export const DEFAULT_PORT = 9595
 export const DEFAULT_MAX_SIZE = 256 * 1024 * 1024
+/** The file: store's default minFree (its option; kept here with the other documented defaults). */
 export const DEFAULT_MIN_FREE = 64 * 1024 * 1024
 export const DEFAULT_MAX_CONNECTIONS = 256
 export const DEFAULT_IDLE_TIMEOUT_MS = 60_000

@@ -1,10 +1,10 @@
 import {isAbsolute, relative, resolve} from 'node:path'
 
+import {type EventSubscriber, SERVER_EVENT_NAMES, type ServerEventName} from './events.js'
 import type {CommandHandlerClass} from './handler.js'
 import {HandlerRegistry, StartupError} from './registry.js'
-
-/** The SDK API versions this host can run handlers for. */
-export const SUPPORTED_SDK_APIS: readonly string[] = ['1']
+import {sdkRefusal} from './sdk-range.js'
+import {StoreBackendRegistry} from './store/storage.js'
 
 /**
  * What discovery needs of a plugin: oclif's `config.getPluginsList()` entries fit, and so does a
@@ -19,10 +19,22 @@ export interface PluginRecord {
 
 /** The `iss` key of a plugin's package.json. */
 export interface IssDeclaration {
-  /** The SDK API the plugin was built for (e.g. "1"). */
-  sdkApi: string
+  /** The semver range of SDK versions the plugin supports (e.g. "^2.0.0"). */
+  sdk: string
   /** COMMAND -> module path relative to the plugin root; the module default-exports the handler class. */
   handlers: Record<string, string>
+  /** URL scheme -> module path; the module default-exports a StoreBackend. */
+  stores: Record<string, string>
+  /** Server event -> module path(s); each module default-exports an EventSubscriber. */
+  events: Record<string, string | string[]>
+}
+
+/** An event subscriber as one plugin declares it, loaded. */
+export interface SubscriberDeclaration {
+  readonly event: ServerEventName
+  readonly plugin: string
+  readonly modulePath: string
+  readonly subscriber: EventSubscriber<never>
 }
 
 /** Loads a handler module; replaceable so that tests can map compiled paths to sources. */
@@ -30,11 +42,25 @@ export type ModuleLoader = (absolutePath: string) => unknown
 
 export interface DiscoveryResult {
   readonly registry: HandlerRegistry
-  /** One line per plugin that was refused (SDK API out of range); the server starts without it. */
+  /** Store backends by URL scheme; only the one `--storage` chooses is ever loaded. */
+  readonly stores: StoreBackendRegistry
+  readonly subscribers: SubscriberDeclaration[]
+  /** One line per plugin that was refused (SDK range that excludes this host); the server starts without it. */
   readonly refused: string[]
 }
 
 const COMMAND_PATTERN = /^[A-Z][A-Z0-9_]{0,31}$/u
+const SCHEME_PATTERN = /^[a-z][a-z0-9+.-]+$/u
+
+/** A declaration map (`handlers`, `stores`, `events`): absent is empty, anything but an object is refused. */
+function declarationMap(plugin: PluginRecord, key: string, value: unknown): Record<string, unknown> {
+  if (value === undefined) return {}
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new StartupError('ISS_BAD_HANDLER', `Plugin '${plugin.name}': "iss.${key}" must map names to module paths`)
+  }
+
+  return value as Record<string, unknown>
+}
 
 function readDeclaration(plugin: PluginRecord): IssDeclaration | null {
   const iss = plugin.pjson.iss
@@ -46,14 +72,10 @@ function readDeclaration(plugin: PluginRecord): IssDeclaration | null {
     )
   }
 
-  const {sdkApi, handlers} = iss as {sdkApi?: unknown; handlers?: unknown}
-  if (typeof handlers !== 'object' || handlers === null || Array.isArray(handlers)) {
-    throw new StartupError(
-      'ISS_BAD_HANDLER',
-      `Plugin '${plugin.name}': "iss.handlers" must map COMMAND to a module path`,
-    )
-  }
-
+  const {sdk} = iss as {sdk?: unknown}
+  const handlers = declarationMap(plugin, 'handlers', (iss as {handlers?: unknown}).handlers)
+  const stores = declarationMap(plugin, 'stores', (iss as {stores?: unknown}).stores)
+  const events = declarationMap(plugin, 'events', (iss as {events?: unknown}).events)
   for (const [command, path] of Object.entries(handlers)) {
     if (!COMMAND_PATTERN.test(command) || typeof path !== 'string') {
       throw new StartupError(
@@ -64,7 +86,74 @@ function readDeclaration(plugin: PluginRecord): IssDeclaration | null {
     }
   }
 
-  return {sdkApi: String(sdkApi), handlers: handlers as Record<string, string>}
+  for (const [scheme, path] of Object.entries(stores)) {
+    if (!SCHEME_PATTERN.test(scheme) || typeof path !== 'string') {
+      throw new StartupError(
+        'ISS_BAD_HANDLER',
+        `Plugin '${plugin.name}': store declaration ${JSON.stringify(scheme)} must be a lower-case URL scheme ` +
+          `(without the colon) mapped to a module path`,
+      )
+    }
+  }
+
+  for (const [event, paths] of Object.entries(events)) {
+    if (!(SERVER_EVENT_NAMES as readonly string[]).includes(event)) {
+      throw new StartupError(
+        'ISS_BAD_HANDLER',
+        `Plugin '${plugin.name}': "iss.events" names ${JSON.stringify(event)}, which is not a server event; ` +
+          `events: ${SERVER_EVENT_NAMES.join(', ')}`,
+      )
+    }
+
+    const list = Array.isArray(paths) ? paths : [paths]
+    if (list.some((path) => typeof path !== 'string')) {
+      throw new StartupError(
+        'ISS_BAD_HANDLER',
+        `Plugin '${plugin.name}': "iss.events" maps ${event} to a module path or a list of them`,
+      )
+    }
+  }
+
+  return {
+    sdk: String(sdk),
+    handlers: handlers as Record<string, string>,
+    stores: stores as Record<string, string>,
+    events: events as Record<string, string | string[]>,
+  }
+}
+
+/** The absolute path of a module a plugin declares, which must stay inside the plugin. */
+function modulePathOf(plugin: PluginRecord, what: string, relativePath: string): string {
+  const modulePath = resolve(plugin.root, relativePath)
+  const inside = relative(plugin.root, modulePath)
+  if (inside.startsWith('..') || isAbsolute(inside)) {
+    throw new StartupError('ISS_BAD_HANDLER', `Plugin '${plugin.name}': ${what} path leaves the plugin`)
+  }
+
+  return modulePath
+}
+
+function loadSubscriber(plugin: PluginRecord, event: string, modulePath: string, load: ModuleLoader) {
+  let loaded: unknown
+  try {
+    loaded = load(modulePath)
+  } catch (error) {
+    throw new StartupError(
+      'ISS_BAD_HANDLER',
+      `Plugin '${plugin.name}': cannot load the ${event} subscriber from ${modulePath}: ${(error as Error).message}`,
+      {cause: error},
+    )
+  }
+
+  const candidate = (loaded as {default?: unknown})?.default ?? loaded
+  if (typeof candidate !== 'function') {
+    throw new StartupError(
+      'ISS_BAD_HANDLER',
+      `Plugin '${plugin.name}': ${modulePath} must default-export a function (payload, context) for ${event}`,
+    )
+  }
+
+  return candidate as EventSubscriber<never>
 }
 
 function isHandlerClass(value: unknown): value is CommandHandlerClass {
@@ -106,35 +195,45 @@ function loadHandlerClass(plugin: PluginRecord, command: string, modulePath: str
 }
 
 /**
- * Reads the `iss` declaration of every plugin, loads each declared handler module from the plugin's
- * root and fills a registry. The core's own PUT, GET and LIST come through here like any plugin's.
+ * Reads the `iss` declaration of every plugin: loads each declared handler and event subscriber
+ * module from the plugin's root, and records store backends by scheme (loaded only when chosen).
+ * The core's own PUT, GET, LIST and file: store come through here like any plugin's. A plugin whose
+ * SDK range excludes this host is skipped with one line in `refused`.
  */
 export function discoverHandlers(plugins: readonly PluginRecord[], load: ModuleLoader = require): DiscoveryResult {
   const registry = new HandlerRegistry()
+  const stores = new StoreBackendRegistry()
+  const subscribers: SubscriberDeclaration[] = []
   const refused: string[] = []
   for (const plugin of plugins) {
-    const declaration = readDeclaration(plugin)
-    if (!declaration) continue
-    if (!SUPPORTED_SDK_APIS.includes(declaration.sdkApi)) {
-      refused.push(
-        `Plugin '${plugin.name}' was built for iss SDK API ${declaration.sdkApi}, but this iss supports SDK API ` +
-          `${SUPPORTED_SDK_APIS.join(', ')}; its handlers (${Object.keys(declaration.handlers).join(', ')}) are not loaded`,
-      )
+    if (plugin.pjson.iss === undefined) continue
+    const refusal = sdkRefusal(plugin)
+    if (refusal !== null) {
+      refused.push(`skipped: ${refusal}`)
       continue
     }
 
+    const declaration = readDeclaration(plugin)
+    if (!declaration) continue
     for (const [command, relativePath] of Object.entries(declaration.handlers)) {
-      const modulePath = resolve(plugin.root, relativePath)
-      const inside = relative(plugin.root, modulePath)
-      if (inside.startsWith('..') || isAbsolute(inside)) {
-        throw new StartupError('ISS_BAD_HANDLER', `Plugin '${plugin.name}': ${command} handler path leaves the plugin`)
-      }
-
+      const modulePath = modulePathOf(plugin, `${command} handler`, relativePath)
       registry.assertUnclaimed(command, plugin.name)
       const handlerClass = loadHandlerClass(plugin, command, modulePath, load)
       registry.add({command, plugin: plugin.name, modulePath, handlerClass})
     }
+
+    for (const [scheme, relativePath] of Object.entries(declaration.stores)) {
+      stores.add({scheme, plugin: plugin.name, modulePath: modulePathOf(plugin, `${scheme}: store`, relativePath)})
+    }
+
+    for (const [event, paths] of Object.entries(declaration.events)) {
+      for (const relativePath of Array.isArray(paths) ? paths : [paths]) {
+        const modulePath = modulePathOf(plugin, `${event} subscriber`, relativePath)
+        const subscriber = loadSubscriber(plugin, event, modulePath, load)
+        subscribers.push({event: event as ServerEventName, plugin: plugin.name, modulePath, subscriber})
+      }
+    }
   }
 
-  return {registry, refused}
+  return {registry, stores, subscribers, refused}
 }

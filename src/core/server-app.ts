@@ -7,8 +7,9 @@ import {discoverHandlers, type ModuleLoader, type PluginRecord} from './discover
 import {Dispatcher, errorReply} from './dispatch.js'
 import {logRequest, silentLogger} from './logger.js'
 import type {HandlerRegistry} from './registry.js'
-import {FsStore} from './store/fs-store.js'
+import type {ServerEventBus} from './events.js'
 import type {ImageStore, Upload} from './store/store.js'
+import {createServerStore} from './store-setup.js'
 import {buildServer, type TransportServer} from './transport/server.js'
 
 /** How long a fatal answer waits for the peer to finish sending before the connection closes. */
@@ -20,7 +21,7 @@ export interface IssServerOptions {
   /** Plugins whose `iss` declarations are read (oclif's `config.getPluginsList()`, or records built by hand). */
   readonly plugins: readonly PluginRecord[]
   readonly logger?: Logger
-  /** Defaults to a {@link FsStore} on `config.storage`. */
+  /** Defaults to the store backend `config.storage` chooses (a folder path: the file: store). */
   readonly store?: ImageStore
   /** Loads handler modules; defaults to require. */
   readonly load?: ModuleLoader
@@ -31,7 +32,9 @@ export interface IssServerOptions {
 export interface IssServer {
   readonly registry: HandlerRegistry
   readonly store: ImageStore
-  /** One line per plugin refused at start (SDK API out of range). */
+  /** Server events; the store emits image events, listen() and close() the server ones. */
+  readonly events: ServerEventBus
+  /** One line per plugin refused at start (SDK range that excludes this host). */
   readonly refused: readonly string[]
   readonly transport: TransportServer<Upload>
   /** Listens on config.host and config.port. */
@@ -47,10 +50,15 @@ export interface IssServer {
 export async function createIssServer(options: IssServerOptions): Promise<IssServer> {
   const {config} = options
   const logger = options.logger ?? silentLogger()
-  const {registry, refused} = discoverHandlers(options.plugins, options.load)
-  const store =
-    options.store ??
-    new FsStore({root: config.storage, minFree: config.minFree, fsync: config.fsync, maxSize: config.maxSize, logger})
+  const discovered = discoverHandlers(options.plugins, options.load)
+  const {registry, refused} = discovered
+  const {store, events} = await createServerStore({
+    config,
+    discovered,
+    logger,
+    load: options.load,
+    given: options.store,
+  })
   await store.open()
   try {
     const container = createServerContainer({store, logger, config, registry})
@@ -80,14 +88,22 @@ export async function createIssServer(options: IssServerOptions): Promise<IssSer
     return {
       registry,
       store,
+      events,
       refused,
       transport,
-      listen: async () => transport.listen(config.port, config.host),
+      async listen() {
+        const address = await transport.listen(config.port, config.host)
+        events.emit('server.started', {host: address.address, port: address.port, store: store.describe()})
+        return address
+      },
       async close() {
         closing ??= (async () => {
+          events.emit('server.stopping', {reason: 'close'})
           try {
             await transport.close(config.shutdownGraceMs)
           } finally {
+            // Subscribers still running get their timeout, then the store goes.
+            await events.idle()
             await store.close()
           }
         })()

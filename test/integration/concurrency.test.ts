@@ -42,7 +42,7 @@ describe('concurrency on a live server', function () {
   let running: RunningServer
 
   beforeEach(async () => {
-    running = await startServer({maxSize: 8 * MiB, fsync: true, maxConnections: 256})
+    running = await startServer({maxSize: 8 * MiB, storageOptions: {minFree: 0, fsync: true}, maxConnections: 256})
   })
 
   afterEach(async () => {

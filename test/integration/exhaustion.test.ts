@@ -208,7 +208,7 @@ describe('exhaustion: connections, announced sizes, disk space', function () {
     })
     const storage = join(mountPoint, 'store')
     mkdirSync(storage)
-    const running = await startServer({storage, maxSize: 16 * MiB, minFree: 0})
+    const running = await startServer({storage, maxSize: 16 * MiB, storageOptions: {minFree: 0, fsync: false}})
     cleanup.push(async () => running.stop())
     const first = png(MiB, 1)
     expect((await roundTrip(running.port, request('PUT', 'first.png', first, true))).STATUS).to.equal('OK')

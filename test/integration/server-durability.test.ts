@@ -35,13 +35,12 @@ async function startChild(config: Partial<ServerConfig>): Promise<Child> {
     port: 0,
     storage: '',
     maxSize: 64 * 1024 * 1024,
-    minFree: 0,
+    storageOptions: {minFree: 0, fsync: true},
     maxConnections: 16,
     idleTimeoutMs: 30_000,
     minRateBytes: 1,
     rateWindowMs: 10_000,
     shutdownGraceMs: 10_000,
-    fsync: true,
     ...config,
   }
   const child = spawn(process.execPath, [...args, JSON.stringify(full)], {stdio: ['ignore', 'pipe', 'inherit']})

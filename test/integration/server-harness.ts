@@ -55,13 +55,12 @@ export function testConfig(storage: string, overrides: Partial<ServerConfig> = {
     port: 0,
     storage,
     maxSize: 1024 * 1024,
-    minFree: 0,
+    storageOptions: {minFree: 0, fsync: false},
     maxConnections: 64,
     idleTimeoutMs: 30_000,
     minRateBytes: 1,
     rateWindowMs: 10_000,
     shutdownGraceMs: 5000,
-    fsync: false,
     ...overrides,
   }
 }

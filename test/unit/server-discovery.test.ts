@@ -15,7 +15,7 @@ import {Tokens} from '../../src/core/tokens.js'
 import type {ServerConfig} from '../../src/core/config.js'
 
 /** A plain-JS plugin in a temporary folder, as a third party would write it without any compiler. */
-function writePlugin(root: string, name: string, handlers: Record<string, string>, sdkApi = '1'): PluginRecord {
+function writePlugin(root: string, name: string, handlers: Record<string, string>, sdk = '^2.0.0'): PluginRecord {
   const dir = join(root, name)
   mkdirSync(dir, {recursive: true})
   const declared: Record<string, string> = {}
@@ -24,7 +24,7 @@ function writePlugin(root: string, name: string, handlers: Record<string, string
     declared[command] = `./${command.toLowerCase()}.js`
   }
 
-  const pjson = {name, iss: {sdkApi, handlers: declared}}
+  const pjson = {name, iss: {sdk, handlers: declared}}
   writeFileSync(join(dir, 'package.json'), JSON.stringify(pjson))
   return {name, root: dir, pjson}
 }
@@ -105,12 +105,13 @@ describe('handler discovery, container and dispatch', () => {
       .that.matches(/ECHO.*'plugin-a'.*'plugin-b'/)
   })
 
-  it('refuses a plugin built for another SDK API with a line naming both versions', () => {
-    const old = writePlugin(root, 'plugin-old', {ECHO}, '7')
+  it('refuses a plugin whose SDK range excludes this host with a line naming both versions', () => {
+    const old = writePlugin(root, 'plugin-old', {ECHO}, '^1.0.0')
     const {registry, refused} = discoverHandlers([old])
     expect(registry.commands()).to.deep.equal([])
     expect(refused).to.have.length(1)
-    expect(refused[0]).to.match(/plugin-old.*SDK API 7.*SDK API 1/)
+    expect(refused[0]).to.match(/plugin-old.*SDK \^1\.0\.0.*SDK 2\.0\.0/)
+    expect(refused[0]).to.contain('iss plugins uninstall plugin-old')
   })
 
   it('refuses a module that exports no handler class, and a handler injecting an unknown token', () => {
@@ -137,7 +138,7 @@ describe('handler discovery, container and dispatch', () => {
     let dir = __dirname
     while (!existsSync(join(dir, 'package.json'))) dir = dirname(dir)
     const pjson = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'))
-    expect(pjson.iss.sdkApi).to.equal('1')
+    expect(pjson.iss.sdk).to.equal('^2.0.0')
     expect(Object.keys(pjson.iss.handlers).sort()).to.deep.equal(['GET', 'LIST', 'PUT'])
   })
 

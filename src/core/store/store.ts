@@ -68,6 +68,11 @@ export interface ImageStore {
   stat(name: string): Promise<StoredImage | null>
   /** Removes an image atomically; E_NOT_FOUND if there is none. Returns what was removed. */
   delete(name: string): Promise<StoredImage>
+  /**
+   * Gives an image another name (identity rules as for uploads), when the backend can; E_NOT_FOUND,
+   * E_DUPLICATE as for delete and commit. Optional: a backend without it has no RENAME.
+   */
+  rename?(from: string, to: string): Promise<StoredImage>
   /** Human-readable location, for start-up output. */
   describe(): string
 }
