@@ -1,12 +1,15 @@
 import type {Logger} from 'pino'
 
-import type {CommandHandler, HandlerContext, StreamedFileData} from './handler.js'
-import {ErrorCode, IssError, errors, isIssError} from './errors.js'
+import {errors} from './errors.js'
+import type {CommandHandler, HandlerContext, RequestHead} from './handler.js'
+import {validateImageName} from './images/names.js'
 import type {Message} from './protocol/message.js'
 import type {OutgoingMessage} from './protocol/message-writer.js'
-import type {PickleValue} from './protocol/values.js'
 import type {HandlerRegistry} from './registry.js'
+import {errorReply, type FailedRequest, type Reply} from './reply.js'
 import type {Upload} from './store/store.js'
+
+export {errorReply, type FailedRequest, type Reply} from './reply.js'
 
 /** One validated request on its way to a handler. */
 export interface DispatchInput {
@@ -15,58 +18,42 @@ export interface DispatchInput {
   readonly upload: Upload | null
   readonly peer: string
   readonly signal: AbortSignal
+  /** The handler already built for this request (by {@link Dispatcher.accept}); a fresh one otherwise. */
+  readonly handler?: CommandHandler
+  /** The request's name check, shared with the head so that it runs once. */
+  readonly imageName?: () => string
 }
 
-/** The answer to one request, ready for the connection to encode. */
-export interface Reply {
-  /** Every key but FILE_DATA, already trimmed to the five seed keys for seed requests. */
-  readonly message: Omit<OutgoingMessage, 'FILE_DATA'>
-  readonly fileData: Buffer | StreamedFileData | null
-  readonly status: 'OK' | 'ERROR'
-  readonly code: string | null
-  /** The connection must close after sending this (the byte stream is out of step). */
-  readonly fatal: boolean
+/** A request head on its way to a handler's `accept`. */
+export interface AcceptInput {
+  readonly message: Message
+  readonly sizeHint: number
+  readonly peer: string
+  readonly signal: AbortSignal
+  readonly handler: CommandHandler
+  readonly imageName: () => string
 }
 
-/** What is known of a request when it fails: possibly only part of it. */
-export interface FailedRequest {
-  readonly command: string | null
-  readonly filename: string | null
-  /** True only when the request is known to carry VERSION; unparsed requests get the seed keys only. */
-  readonly versioned: boolean
-}
+/** FILENAME checked once, however often a handler asks; the result (or the refusal) is kept. */
+export function nameCheck(filename: string | null): () => string {
+  let outcome: {name: string} | {error: unknown} | null = null
+  return () => {
+    if (outcome === null) {
+      try {
+        if (filename === null) throw errors.badName('None', 'the request has no FILENAME')
+        outcome = {name: validateImageName(filename)}
+      } catch (error) {
+        outcome = {error}
+      }
+    }
 
-/** Node's code for a full disk, which a store may let through unwrapped. */
-function isDiskFull(error: unknown): boolean {
-  return typeof error === 'object' && error !== null && (error as {code?: unknown}).code === 'ENOSPC'
-}
-
-/**
- * Maps any error to the one ERROR reply it gets: an IssError by its code (whichever copy of the
- * SDK made it), a full disk as E_NO_SPACE, anything else as E_INTERNAL (and logged, since it is a bug
- * or an I/O failure the peer cannot act on).
- */
-export function errorReply(error: unknown, request: FailedRequest, logger?: Logger): Reply {
-  let issError: IssError
-  if (isIssError(error)) issError = error
-  else if (isDiskFull(error))
-    issError = new IssError(ErrorCode.NO_SPACE, 'Not enough disk space on server', {cause: error})
-  else {
-    logger?.error({err: error, command: request.command, filename: request.filename}, 'internal error')
-    issError = errors.internal(error)
+    if ('error' in outcome) throw outcome.error
+    return outcome.name
   }
+}
 
-  const message: Omit<OutgoingMessage, 'FILE_DATA'> = {
-    COMMAND: request.command,
-    STATUS: 'ERROR',
-    DETAILS: issError.message,
-    FILENAME: request.filename,
-  }
-  if (request.versioned) {
-    message.extra = {CODE: issError.code, ...(issError.extra as Record<string, PickleValue>)}
-  }
-
-  return {message, fileData: null, status: 'ERROR', code: issError.code, fatal: issError.fatal}
+function failedRequest(message: Message): FailedRequest {
+  return {command: message.COMMAND, filename: message.FILENAME, versioned: message.VERSION !== null}
 }
 
 /**
@@ -80,17 +67,35 @@ export class Dispatcher {
     private readonly logger?: Logger,
   ) {}
 
+  /** The handler for a request, after the shared checks; throws E_BAD_STATUS or E_UNKNOWN_COMMAND. */
+  handlerFor(message: Message): CommandHandler {
+    if (message.STATUS !== 'REQUEST') throw errors.badStatus(message.STATUS ?? null)
+    const handler = message.COMMAND === null ? undefined : this.resolve(message.COMMAND)
+    if (!handler) throw errors.unknownCommand(message.COMMAND ?? 'None', this.registry.commands())
+    return handler
+  }
+
+  /** Hands a request head to its handler's `accept`; null when the handler takes no FILE_DATA. Throws a refusal. */
+  async accept(input: AcceptInput): Promise<Upload | null> {
+    const {handler, message} = input
+    if (handler.accept === undefined) return null
+    const head: RequestHead = {
+      command: message.COMMAND!,
+      filename: message.FILENAME,
+      details: message.DETAILS,
+      versioned: message.VERSION !== null,
+      message,
+      sizeHint: input.sizeHint,
+      imageName: input.imageName,
+    }
+    return handler.accept(head, {peer: input.peer, signal: input.signal})
+  }
+
   async dispatch(input: DispatchInput): Promise<Reply> {
     const {message} = input
-    const request: FailedRequest = {
-      command: message.COMMAND,
-      filename: message.FILENAME,
-      versioned: message.VERSION !== null,
-    }
+    const request = failedRequest(message)
     try {
-      if (message.STATUS !== 'REQUEST') throw errors.badStatus(message.STATUS ?? null)
-      const handler = message.COMMAND === null ? undefined : this.resolve(message.COMMAND)
-      if (!handler) throw errors.unknownCommand(message.COMMAND ?? 'None', this.registry.commands())
+      const handler = input.handler ?? this.handlerFor(message)
       const context: HandlerContext = {peer: input.peer, signal: input.signal}
       const response = await handler.handle(
         {
@@ -100,6 +105,7 @@ export class Dispatcher {
           upload: input.upload,
           versioned: request.versioned,
           message,
+          imageName: input.imageName ?? nameCheck(message.FILENAME),
         },
         context,
       )

@@ -12,7 +12,8 @@ export interface RequestLogEntry {
   /** FILE_DATA bytes received (PUT) or sent (GET). */
   bytes: number
   durationMs: number
-  status: 'OK' | 'ERROR'
+  /** ABORTED: the peer went away (or fell too slow) before the whole answer left; `bytes` is what did. */
+  status: 'OK' | 'ERROR' | 'ABORTED'
   code: string | null
 }
 

@@ -1,16 +1,24 @@
 import type {AddressInfo} from 'node:net'
 import type {Logger} from 'pino'
 
-import {maxFrameBytes, type ServerConfig} from './config.js'
+import {
+  DEFAULT_DEADLINE_SLACK_MS,
+  DEFAULT_HEADER_TIMEOUT_MS,
+  DEFAULT_MIN_AVERAGE_RATE,
+  maxFrameBytes,
+  type ServerConfig,
+} from './config.js'
 import {createServerContainer, resolveHandler} from './container.js'
 import {discoverHandlers, type ModuleLoader, type PluginRecord} from './discovery.js'
 import {Dispatcher, errorReply} from './dispatch.js'
+import {Exchange} from './request-exchange.js'
 import {logRequest, silentLogger} from './logger.js'
 import type {HandlerRegistry} from './registry.js'
 import type {ServerEventBus} from './events.js'
-import type {ImageStore, Upload} from './store/store.js'
+import type {ImageStore} from './store/store.js'
 import {createServerStore} from './store-setup.js'
 import {buildServer, type TransportServer} from './transport/server.js'
+import type {ServerSocketFactory} from './transport/socket-factory.js'
 
 /** How long a fatal answer waits for the peer to finish sending before the connection closes. */
 export const DEFAULT_LINGER_MS = 10_000
@@ -26,6 +34,8 @@ export interface IssServerOptions {
   /** Loads handler modules; defaults to require. */
   readonly load?: ModuleLoader
   readonly lingerMs?: number
+  /** Where the server's sockets come from (plain TCP by default). */
+  readonly socketFactory?: ServerSocketFactory
 }
 
 /** An assembled server: store open, handlers registered, not yet listening. */
@@ -36,7 +46,7 @@ export interface IssServer {
   readonly events: ServerEventBus
   /** One line per plugin refused at start (SDK range that excludes this host). */
   readonly refused: readonly string[]
-  readonly transport: TransportServer<Upload>
+  readonly transport: TransportServer
   /** Listens on config.host and config.port. */
   listen(): Promise<AddressInfo>
   /** Graceful stop: no new connections, in-flight requests finish within the grace period, then the store closes. */
@@ -63,21 +73,22 @@ export async function createIssServer(options: IssServerOptions): Promise<IssSer
   try {
     const container = createServerContainer({store, logger, config, registry})
     const dispatcher = new Dispatcher(registry, (command) => resolveHandler(container, command), logger)
-    const transport = buildServer<Upload>({
+    const transport = buildServer({
       maxConnections: config.maxConnections,
+      socketFactory: options.socketFactory,
       limits: {
         maxFrameBytes: maxFrameBytes(config.maxSize),
         maxStreamBytes: config.maxSize,
         idleTimeoutMs: config.idleTimeoutMs,
+        headerTimeoutMs: config.headerTimeoutMs ?? DEFAULT_HEADER_TIMEOUT_MS,
         minRateBytes: config.minRateBytes,
         rateWindowMs: config.rateWindowMs,
+        minAverageRate: config.minAverageRate ?? DEFAULT_MIN_AVERAGE_RATE,
+        deadlineSlackMs: config.deadlineSlackMs ?? DEFAULT_DEADLINE_SLACK_MS,
         lingerMs: options.lingerMs ?? DEFAULT_LINGER_MS,
       },
       hooks: {
-        // The exact size is not known from the stream's start (at protocols 0 to 2 only an upper
-        // bound is), so the store checks size and free space as the bytes arrive.
-        openUpload: async () => store.spool(),
-        dispatch: async (request) => dispatcher.dispatch(request),
+        open: (peer, signal) => new Exchange(dispatcher, store, peer, signal, logger),
         errorReply: (error, request) => errorReply(error, request, logger),
         onRequestDone(entry) {
           logRequest(logger, entry)

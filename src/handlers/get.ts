@@ -1,5 +1,4 @@
 import type {CommandHandler, HandlerRequest, HandlerResponse} from '../core/handler.js'
-import {validateImageName} from '../core/images/names.js'
 import {errors} from '../core/errors.js'
 import type {ImageStore} from '../core/store/store.js'
 import {Tokens} from '../core/tokens.js'
@@ -12,7 +11,7 @@ export default class GetHandler implements CommandHandler {
 
   async handle(request: HandlerRequest): Promise<HandlerResponse> {
     if (request.filename === null) throw errors.badName('None', 'a GET needs a FILENAME')
-    const name = validateImageName(request.filename)
+    const name = request.imageName()
     const {image, stream} = await this.store.openRead(name)
     return {filename: image.name, details: null, fileData: {length: image.size, stream}}
   }

@@ -1,55 +1,14 @@
 import {expect} from 'chai'
-import {spawn} from 'node:child_process'
+
 import {createHash} from 'node:crypto'
 import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
-import {jpeg, png, REPO_ROOT, type RunningServer, startServer} from './server-harness.js'
+import {runSeedClient as runClient, type SeedLine as Line} from '../support/seed-client.js'
+import {jpeg, png, type RunningServer, startServer} from './server-harness.js'
 
-const CLIENT = join(REPO_ROOT, 'test', 'interop', 'seed_client.py')
 const SEED_KEYS = ['COMMAND', 'STATUS', 'DETAILS', 'FILENAME', 'FILE_DATA']
-
-interface Line {
-  keys?: string[]
-  types?: Record<string, string>
-  COMMAND?: unknown
-  STATUS?: unknown
-  DETAILS?: unknown
-  FILENAME?: unknown
-  CODE?: unknown
-  COMMANDS?: unknown
-  length?: number
-  sha256?: string
-  error?: string
-}
-
-/** Runs the seed client with a script (asynchronously: the server runs in this process); one line per operation. */
-async function runClient(port: number, script: object[] | object, args: string[] = []): Promise<Line[]> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('python3', [CLIENT, '--port', String(port), '--timeout', '20', ...args])
-    let stdout = ''
-    let stderr = ''
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000)
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
-    child.on('error', reject)
-    child.on('close', (code) => {
-      clearTimeout(timer)
-      if (code === 0) {
-        resolve(
-          stdout
-            .trim()
-            .split('\n')
-            .map((line) => JSON.parse(line) as Line),
-        )
-      } else {
-        reject(new Error(`seed_client.py exited ${code}: ${stderr}`))
-      }
-    })
-    child.stdin.end(JSON.stringify(script))
-  })
-}
 
 function sha256(data: Buffer): string {
   return createHash('sha256').update(data).digest('hex')
@@ -180,7 +139,13 @@ describe('interop: a Python client written from the seed against iss serve', fun
       expect(lines[0].DETAILS).to.equal('No files on server')
       expect(lines[0].types!.DETAILS).to.equal('str')
       expect(lines[1].STATUS).to.equal('OK')
-      expect(lines[2].keys).to.deep.equal([...SEED_KEYS, 'CODE', 'COMMANDS'])
+      // FILE_DATA is the last key in everything iss encodes (DESIGN.md, wire compatibility 7).
+      expect(lines[2].keys).to.deep.equal([
+        ...SEED_KEYS.filter((key) => key !== 'FILE_DATA'),
+        'CODE',
+        'COMMANDS',
+        'FILE_DATA',
+      ])
       expect(lines[2].CODE).to.equal('E_UNKNOWN_COMMAND')
       expect(lines[2].COMMANDS).to.deep.equal(['GET', 'LIST', 'PUT'])
       expect(lines[2].types!.COMMANDS).to.equal('list')

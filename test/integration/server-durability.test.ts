@@ -1,12 +1,12 @@
 import {expect} from 'chai'
-import {type ChildProcess, execFileSync, spawn} from 'node:child_process'
+import {execFileSync} from 'node:child_process'
 import {mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
-import type {ServerConfig} from '../../src/core/config.js'
 import {encodeFrame} from '../../src/core/protocol/message-writer.js'
 import {eventually, png, RawClient, request, roundTrip, type RunningServer, startServer} from './server-harness.js'
+import {startChild} from './server-process.js'
 
 function visible(dir: string): string[] {
   return readdirSync(dir).filter((name) => !name.startsWith('.'))
@@ -18,55 +18,6 @@ function tempFiles(dir: string): string[] {
   } catch {
     return []
   }
-}
-
-interface Child {
-  readonly process: ChildProcess
-  readonly port: number
-  readonly exited: Promise<number | null>
-}
-
-/** Starts test/integration/server-child in its own Node process (from source under tsx, else compiled). */
-async function startChild(config: Partial<ServerConfig>): Promise<Child> {
-  const entry = join(__dirname, `server-child${__filename.endsWith('.ts') ? '.ts' : '.js'}`)
-  const args = entry.endsWith('.ts') ? ['--require', 'tsx/cjs', entry] : [entry]
-  const full: ServerConfig = {
-    host: '127.0.0.1',
-    port: 0,
-    storage: '',
-    maxSize: 64 * 1024 * 1024,
-    storageOptions: {minFree: 0, fsync: true},
-    maxConnections: 16,
-    idleTimeoutMs: 30_000,
-    minRateBytes: 1,
-    rateWindowMs: 10_000,
-    shutdownGraceMs: 10_000,
-    ...config,
-  }
-  const child = spawn(process.execPath, [...args, JSON.stringify(full)], {stdio: ['ignore', 'pipe', 'inherit']})
-  const exited = new Promise<number | null>((resolve) =>
-    child.on('exit', (code) => {
-      resolve(code)
-    }),
-  )
-  const port = await new Promise<number>((resolve, reject) => {
-    let out = ''
-    const timer = setTimeout(() => {
-      reject(new Error('server child did not start'))
-    }, 20_000)
-    child.stdout.on('data', (chunk: Buffer) => {
-      out += chunk.toString()
-      const match = /PORT (\d+)/.exec(out)
-      if (match) {
-        clearTimeout(timer)
-        resolve(Number(match[1]))
-      }
-    })
-    child.on('exit', () => {
-      reject(new Error(`server child exited early: ${out}`))
-    })
-  })
-  return {process: child, port, exited}
 }
 
 describe('iss serve: nothing partial, ever', function () {

@@ -37,7 +37,7 @@ describe('message-writer', () => {
       expect(frame.subarray(4)).to.deep.equal(encodeFrame(seedRequest).subarray(4))
     })
 
-    it('puts the seed keys first in seed order, then extra keys, and CPython reads every type', () => {
+    it('puts the seed keys first in seed order, then extra keys, FILE_DATA last, and CPython reads every type', () => {
       const message: OutgoingMessage = {
         COMMAND: 'GET',
         STATUS: 'ERROR',
@@ -69,7 +69,6 @@ describe('message-writer', () => {
             ],
           ],
           [['str', 'FILENAME'], ['None']],
-          [['str', 'FILE_DATA'], ['None']],
           [
             ['str', 'VERSION'],
             ['int', '1'],
@@ -88,6 +87,7 @@ describe('message-writer', () => {
               ],
             ],
           ],
+          [['str', 'FILE_DATA'], ['None']],
         ],
       ])
     })

@@ -9,7 +9,7 @@ import {
 } from './pickle-encoder.js'
 import type {PickleValue} from './values.js'
 
-/** A message to send; seed keys first in seed order (COMMAND, STATUS, DETAILS, FILENAME, FILE_DATA), then `extra` keys in insertion order. */
+/** A message to send; keys in seed order (COMMAND, STATUS, DETAILS, FILENAME), then `extra` keys in insertion order, then FILE_DATA last. */
 export interface OutgoingMessage {
   COMMAND: string | null
   STATUS: string | null
@@ -48,13 +48,15 @@ function toDict(
     ['STATUS', message.STATUS],
     ['DETAILS', Array.isArray(message.DETAILS) ? [...message.DETAILS] : message.DETAILS],
     ['FILENAME', message.FILENAME],
-    ['FILE_DATA', fileData],
   ])
   for (const [key, value] of Object.entries(message.extra ?? {})) {
     // A second FILE_DATA or STATUS would silently replace the first on the peer.
-    if (dict.has(key)) throw new TypeError(`encodeFrame: extra key ${key} is a seed key`)
+    if (dict.has(key) || key === 'FILE_DATA') throw new TypeError(`encodeFrame: extra key ${key} is a seed key`)
     dict.set(key, value)
   }
+  // FILE_DATA goes last, as in the seed's dict literal: every other key is then part of the
+  // request head, which the receiver can act on before the data arrives.
+  dict.set('FILE_DATA', fileData)
   return dict
 }
 

@@ -1,5 +1,5 @@
 import {once} from 'node:events'
-import net from 'node:net'
+import type {Socket} from 'node:net'
 import {finished, type Readable} from 'node:stream'
 
 import {maxFrameBytes} from '../config.js'
@@ -8,6 +8,7 @@ import type {ByteOrder} from '../protocol/frame-header.js'
 import type {Message} from '../protocol/message.js'
 import {MessageReader, type ReaderEvent} from '../protocol/message-reader.js'
 import {encodeFrame, encodeStreamingFrame, type OutgoingMessage} from '../protocol/message-writer.js'
+import {type ClientSocketFactory, tcpClientFactory} from './socket-factory.js'
 
 /** Bytes asked of a FILE_DATA stream per read: a file stream then reads this much at a time. */
 const SEND_CHUNK = 1024 * 1024
@@ -89,6 +90,8 @@ export interface ClientRequestOptions {
 export interface ClientConnectionOptions {
   host: string
   port: number
+  /** Where the socket comes from (plain TCP by default; TLS is another factory). */
+  socketFactory?: ClientSocketFactory
   /** Connect timeout, and the longest time without any byte moving while a request is in flight. */
   timeoutMs: number
   /** Byte order of the frame headers we send and expect back. */
@@ -127,7 +130,7 @@ export class ClientConnection {
   private outOfStep = false
 
   private constructor(
-    private readonly socket: net.Socket,
+    private readonly socket: Socket,
     private readonly options: ClientConnectionOptions,
   ) {
     this.address = formatAddress(options.host, options.port)
@@ -166,7 +169,7 @@ export class ClientConnection {
   static async connect(options: ClientConnectionOptions): Promise<ClientConnection> {
     const address = formatAddress(options.host, options.port)
     return new Promise((resolve, reject) => {
-      const socket = net.connect({host: options.host, port: options.port})
+      const socket = (options.socketFactory ?? tcpClientFactory).connect({host: options.host, port: options.port})
       const timer = setTimeout(() => {
         socket.destroy()
         reject(

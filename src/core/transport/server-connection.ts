@@ -1,42 +1,31 @@
 import type {Socket} from 'node:net'
-import type {Readable, Writable} from 'node:stream'
+import type {Writable} from 'node:stream'
 
-import {type ByteOrder, FRAME_HEADER_BYTES} from '../protocol/frame-header.js'
 import {ErrorCode, IssError, isIssError} from '../errors.js'
+import {FIRST_BYTES, type ForeignStart, foreignStart, foreignStartMessage} from '../protocol/first-bytes.js'
+import {type ByteOrder, FRAME_HEADER_BYTES} from '../protocol/frame-header.js'
 import type {Message} from '../protocol/message.js'
 import {MessageReader, type ReaderEvent} from '../protocol/message-reader.js'
-import {encodeFrame, encodeStreamingFrame, type OutgoingMessage} from '../protocol/message-writer.js'
+import type {PickleDict} from '../protocol/values.js'
+import type {FailedRequest, Reply} from '../reply.js'
+import {ConnectionClock, type ClockLimits} from './connection-clock.js'
+import {ReplyWriter} from './reply-writer.js'
+import {SinkFeeder} from './sink-feeder.js'
 
-/** Where a request's FILE_DATA goes while it arrives: the transport needs only a sink and a way to drop it. */
-export interface ConnectionUpload {
-  readonly sink: Writable
-  abort(): Promise<void>
-}
+/** A handler's decision on a request head: where FILE_DATA goes (null: discard it unstored), or why it is refused. */
+export type HeadDecision = {readonly sink: Writable | null} | {readonly refusal: unknown}
 
-/** A whole request, handed to the dispatch callback. */
-export interface ConnectionRequest<U extends ConnectionUpload> {
-  readonly message: Message
-  readonly upload: U | null
-  readonly peer: string
-  /** Aborted when the connection goes away. */
-  readonly signal: AbortSignal
-}
-
-/** The answer to one request, as the dispatch callback builds it. */
-export interface ConnectionReply {
-  readonly message: Omit<OutgoingMessage, 'FILE_DATA'>
-  readonly fileData: Buffer | {readonly length: number; readonly stream: Readable} | null
-  readonly status: 'OK' | 'ERROR'
-  readonly code: string | null
-  /** Close after sending: the byte stream is out of step. */
-  readonly fatal: boolean
-}
-
-/** What the connection knows of a request that failed before dispatch. */
-export interface FailedRequestInfo {
-  readonly command: string | null
-  readonly filename: string | null
-  readonly versioned: boolean
+/**
+ * One request on its way through the server, as the transport drives it: the head first (when
+ * FILE_DATA streams), then the whole message. The transport knows nothing of images or stores.
+ */
+export interface RequestExchange {
+  /** FILE_DATA is about to stream; `head` holds every key decoded before it, `sizeHint` bounds its size in bytes. */
+  head(head: PickleDict, sizeHint: number): Promise<HeadDecision>
+  /** The message is complete, and every FILE_DATA byte has reached the sink `head` named. */
+  complete(message: Message): Promise<Reply>
+  /** The request is over (answered, refused or cut off): release whatever it holds. Safe to call twice. */
+  dispose(): Promise<void>
 }
 
 /** One answered request, for the log. */
@@ -44,38 +33,39 @@ export interface CompletedRequest {
   readonly peer: string
   readonly command: string | null
   readonly filename: string | null
+  /** FILE_DATA bytes received (PUT) or sent (GET). */
   readonly bytes: number
   readonly durationMs: number
-  readonly status: 'OK' | 'ERROR'
+  readonly status: 'OK' | 'ERROR' | 'ABORTED'
   readonly code: string | null
 }
 
-/** What the server gives each connection; the transport knows nothing of images, stores or commands. */
-export interface ConnectionHooks<U extends ConnectionUpload> {
-  openUpload(): Promise<U>
-  dispatch(request: ConnectionRequest<U>): Promise<ConnectionReply>
-  errorReply(error: unknown, request: FailedRequestInfo): ConnectionReply
+/** What the server gives each connection. */
+export interface ConnectionHooks {
+  /** Starts one request's way through the server. */
+  open(peer: string, signal: AbortSignal): RequestExchange
+  errorReply(error: unknown, request: FailedRequest): Reply
   onRequestDone?(request: CompletedRequest): void
 }
 
 /** Limits of one connection. Sizes in bytes, times in ms. */
-export interface ConnectionLimits {
+export interface ConnectionLimits extends ClockLimits {
   readonly maxFrameBytes: number
   /** Largest FILE_DATA. */
   readonly maxStreamBytes: number
-  readonly idleTimeoutMs: number
-  /** A request in progress must move this many bytes per window, counting only time spent waiting on the peer. */
-  readonly minRateBytes: number
-  readonly rateWindowMs: number
   /** After a fatal answer, how long to keep discarding what the peer still sends before closing. */
   readonly lingerMs: number
 }
 
+/**
+ * A refusal of a request head whose FILE_DATA is announced at most this long waits for the end of
+ * its (short) frame, so that its answer can honour keys sent after FILE_DATA (a seed client adding
+ * VERSION last); a longer one is answered at once and the rest of its frame is discarded.
+ */
+const ANSWER_AT_END_BYTES = 64 * 1024
+
 /** Extra bytes discarded after a fatal answer beyond what the frame announced (a header, a pipelined request). */
 const LINGER_SLACK_BYTES = 64 * 1024
-const PROTOCOL = 4
-/** Bytes queued on the socket before a response's writer waits for it to drain. */
-const OUTPUT_BOUND = 1024 * 1024
 
 type State = 'open' | 'lingering' | 'closed'
 
@@ -87,58 +77,59 @@ export function guessByteOrder(header: Buffer): ByteOrder {
   return header.readUInt32LE(0) < header.readUInt32BE(0) ? 'little' : 'big'
 }
 
-function peerOf(socket: Socket): string {
+export function peerOf(socket: Socket): string {
   const address = socket.remoteAddress ?? 'unknown'
   return `${address.includes(':') ? `[${address}]` : address}:${socket.remotePort ?? 0}`
 }
 
+/** The request in progress: what is known of it, where its FILE_DATA goes, whether it has been answered. */
+interface Current {
+  exchange: RequestExchange | null
+  command: string | null
+  filename: string | null
+  versioned: boolean
+  feeder: SinkFeeder | null
+  /** Answered before its frame ended (refused on its head): the rest of the frame is discarded. */
+  answered: boolean
+  /** Refused on its head, to be answered when its short frame ends; the rest of the frame is discarded. */
+  refusal: {readonly error: unknown} | null
+  bytes: number
+  start: number
+}
+
 /**
- * One client connection: bytes -> MessageReader events -> upload sink -> dispatch -> reply, one
- * request at a time and answered in order. The socket is paused while an event is being handled;
- * upload data flows on without a pause while the sink has room, so a fast sender can make the server
- * buffer at most the sink's high-water mark plus one socket chunk per connection.
+ * One client connection: bytes -> MessageReader events -> the request's exchange (head, FILE_DATA
+ * into the sink it names, whole message) -> reply, one request at a time and answered in order.
+ * The socket is paused while an event is being handled; upload data flows on without a pause while
+ * the sink has room, so a fast sender makes the server buffer at most the sink's high-water mark
+ * plus one socket chunk per connection. Deadlines and rates live in {@link ConnectionClock},
+ * encoding in {@link ReplyWriter}.
  */
-export class ServerConnection<U extends ConnectionUpload = ConnectionUpload> {
+export class ServerConnection {
   readonly peer: string
   private readonly reader: MessageReader
+  private readonly clock: ConnectionClock
+  private readonly writer: ReplyWriter
   private readonly queue: QueuedEvent[] = []
   private readonly abort = new AbortController()
   private state: State = 'open'
   private pumping = false
   private peerEnded = false
   private closeWhenIdle = false
-  private firstBytes = Buffer.alloc(0)
-  /** The reader threw: it is unusable, and the one ERROR is on its way. */
+  /** The connection's first bytes, held until they show whether this is our protocol at all. */
+  private firstBytes: Buffer | null = Buffer.alloc(0)
+  private header = Buffer.alloc(0)
   private readerFailed = false
-
-  // The request in progress.
-  private requestActive = false
-  private requestStart = 0
-  private requestBytes = 0
-  private upload: U | null = null
-  private uploadError: unknown = null
-  /** Feeds the upload's sink; its flush lets handlers see every byte. */
-  private feeder: SinkFeeder | null = null
-
-  // Rate accounting: bytes moved, and time spent on our own work (not the peer's fault).
-  private bytesIn = 0
-  private bytesOut = 0
-  private windowStart = 0
-  private windowIn = 0
-  private windowOut = 0
-  private ownBusyMs = 0
-  private ownBusySince: number | null = null
-  private rateTimer: NodeJS.Timeout | null = null
-  private idleTimer: NodeJS.Timeout | null = null
+  private current: Current = fresh()
   private lingerTimer: NodeJS.Timeout | null = null
   private lingerBudget = 0
-  private idleSinceMs = Date.now()
   private readonly closeListeners: Array<() => void> = []
 
   constructor(
     private readonly socket: Socket,
     private readonly limits: ConnectionLimits,
-    private readonly hooks: ConnectionHooks<U>,
+    private readonly hooks: ConnectionHooks,
+    options: {readonly decodeLimits?: ConstructorParameters<typeof MessageReader>[0]['limits']} = {},
   ) {
     this.peer = peerOf(socket)
     this.reader = new MessageReader({
@@ -146,7 +137,29 @@ export class ServerConnection<U extends ConnectionUpload = ConnectionUpload> {
       maxStreamBytes: limits.maxStreamBytes,
       byteOrder: 'detect',
       streamKeys: ['FILE_DATA'],
+      limits: options.decodeLimits,
     })
+    this.clock = new ConnectionClock(limits, {
+      idle: () => {
+        if (this.idle) this.endGracefully()
+      },
+      headerTimeout: () => {
+        this.cutOff(`no complete request within ${limits.headerTimeoutMs / 1000} s of its first byte`)
+      },
+      tooSlow: () => {
+        this.cutOff(`less than ${limits.minRateBytes} bytes in ${limits.rateWindowMs / 1000} s`)
+      },
+      deadline: () => {
+        this.cutOff('the request took longer than its size allows at the minimum average rate')
+      },
+    })
+    this.writer = new ReplyWriter(
+      socket,
+      (bytes) => {
+        this.clock.moved(bytes)
+      },
+      async (promise) => this.clock.own(promise),
+    )
     socket.setNoDelay(true)
     socket.on('data', (chunk: Buffer) => {
       this.onData(chunk)
@@ -160,17 +173,31 @@ export class ServerConnection<U extends ConnectionUpload = ConnectionUpload> {
     socket.on('close', () => {
       this.onClosed()
     })
-    this.armIdleTimer()
   }
 
   /** No request in progress or queued: the server may close this one to make room. */
   get idle(): boolean {
-    return this.state === 'open' && !this.requestActive && this.queue.length === 0 && !this.pumping
+    return this.state === 'open' && !this.clock.requestActive && this.queue.length === 0 && !this.pumping
   }
 
   /** When the connection last became idle (ms since the epoch). */
   get idleSince(): number {
-    return this.idleSinceMs
+    return this.clock.idleSince
+  }
+
+  /** Only lingering after a fatal answer or a close: it serves nobody any more. */
+  get lingering(): boolean {
+    return this.state === 'lingering'
+  }
+
+  /** A request has begun but its frame header or request head is not complete. */
+  get awaitingHead(): boolean {
+    return this.state === 'open' && this.clock.awaitingHead
+  }
+
+  /** Bytes per second of the request in progress over the last judged window (Infinity before one). */
+  get recentRate(): number {
+    return this.clock.recentRate
   }
 
   get closed(): boolean {
@@ -198,7 +225,7 @@ export class ServerConnection<U extends ConnectionUpload = ConnectionUpload> {
   // ---- input
 
   private onData(chunk: Buffer): void {
-    this.bytesIn += chunk.length
+    this.clock.moved(chunk.length)
     if (this.state === 'lingering') {
       this.lingerBudget -= chunk.length
       if (this.lingerBudget < 0) this.destroy()
@@ -206,14 +233,34 @@ export class ServerConnection<U extends ConnectionUpload = ConnectionUpload> {
     }
 
     if (this.state !== 'open' || this.readerFailed) return
-    if (this.firstBytes.length < FRAME_HEADER_BYTES) {
-      this.firstBytes = Buffer.concat([this.firstBytes, chunk.subarray(0, FRAME_HEADER_BYTES - this.firstBytes.length)])
+    if (!this.clock.requestActive) {
+      this.clock.startRequest()
+      this.current.start = performance.now()
     }
 
-    this.startRequest()
+    if (this.header.length < FRAME_HEADER_BYTES)
+      this.header = Buffer.concat([this.header, chunk.subarray(0, FRAME_HEADER_BYTES - this.header.length)])
+
+    let input = chunk
+    if (this.firstBytes !== null) {
+      // Hold the first bytes until they show whether the peer speaks this protocol at all.
+      input = Buffer.concat([this.firstBytes, chunk])
+      if (input.length < FIRST_BYTES) {
+        this.firstBytes = input
+        return
+      }
+
+      this.firstBytes = null
+      const foreign = foreignStart(input)
+      if (foreign !== null) {
+        this.refuseForeign(foreign, input)
+        return
+      }
+    }
+
     const events: ReaderEvent[] = []
     try {
-      this.reader.write(chunk, events)
+      this.reader.write(input, events)
       this.queue.push(...events)
     } catch (error) {
       this.readerFailed = true
@@ -231,7 +278,7 @@ export class ServerConnection<U extends ConnectionUpload = ConnectionUpload> {
     }
 
     // A half-closed peer still gets the answers to whole requests; a truncated frame gets nothing.
-    if (this.reader.inFrame) this.destroy()
+    if (this.reader.inFrame || (this.firstBytes?.length ?? 0) > 0) this.destroy()
     else if (this.idle) this.endGracefully()
   }
 
@@ -241,8 +288,7 @@ export class ServerConnection<U extends ConnectionUpload = ConnectionUpload> {
     // without a tick per chunk; anything else (or a full sink) goes through the loop below.
     while (this.queue.length > 0 && this.state === 'open' && this.queue[0].type === 'stream-data') {
       const {chunk} = this.queue.shift() as {chunk: Buffer}
-      this.requestBytes += chunk.length
-      const wait = this.feedUpload(chunk)
+      const wait = this.feed(chunk)
       if (wait) {
         this.queue.unshift({type: 'wait', done: wait})
         break
@@ -280,28 +326,36 @@ export class ServerConnection<U extends ConnectionUpload = ConnectionUpload> {
   }
 
   private async handle(event: QueuedEvent): Promise<void> {
+    const current = this.current
     switch (event.type) {
-      case 'message': {
-        await this.answer(event.message, event.byteOrder)
-        return
-      }
+      case 'stream-start': {
+        this.clock.headComplete(event.maxLength)
+        this.learn(event.head)
+        current.exchange ??= this.hooks.open(this.peer, this.abort.signal)
+        const decision = await this.clock.own(current.exchange.head(event.head, event.maxLength))
+        if ('refusal' in decision) {
+          await current.exchange.dispose()
+          if (event.maxLength <= ANSWER_AT_END_BYTES) {
+            current.refusal = {error: decision.refusal}
+          } else {
+            current.answered = true
+            await this.answer(this.hooks.errorReply(decision.refusal, this.failedRequest()))
+          }
+        } else if (decision.sink !== null) {
+          current.feeder = new SinkFeeder(decision.sink)
+        }
 
-      case 'rejected': {
-        await this.dropUpload()
-        const reply = this.hooks.errorReply(event.error, {
-          command: event.command,
-          filename: event.filename,
-          versioned: false,
-        })
-        await this.sendReply(reply, this.reader.byteOrder ?? guessByteOrder(this.firstBytes))
-        this.report(reply, event.command, event.filename)
-        if (reply.fatal || event.error.fatal) this.linger()
         return
       }
 
       case 'stream-data': {
-        this.requestBytes += event.chunk.length
-        await this.writeToUpload(event.chunk)
+        const wait = this.feed(event.chunk)
+        if (wait) await this.clock.own(wait)
+        return
+      }
+
+      case 'wait': {
+        await this.clock.own(event.done)
         return
       }
 
@@ -309,284 +363,175 @@ export class ServerConnection<U extends ConnectionUpload = ConnectionUpload> {
         return
       }
 
-      case 'wait': {
-        await this.own(event.done)
+      case 'message': {
+        this.clock.headComplete(event.frameLength)
+        if (current.answered) {
+          this.current = fresh()
+          return
+        }
+
+        this.learnMessage(event.message)
+        if (current.refusal === null) await this.complete(event.message, event.byteOrder)
+        else await this.answer(this.hooks.errorReply(current.refusal.error, this.failedRequest()))
         return
       }
 
-      case 'stream-start': {
-        this.upload = null
-        this.uploadError = null
-        try {
-          this.upload = await this.own(this.hooks.openUpload())
-          // An error on the sink (disk full) is answered when the message is complete.
-          this.upload.sink.on('error', (error) => {
-            this.uploadError ??= error
-          })
-        } catch (error) {
-          this.uploadError = error
-        }
-
+      case 'rejected': {
+        this.clock.headComplete(0)
+        current.command ??= event.command
+        current.filename ??= event.filename
+        await current.exchange?.dispose()
+        const reply = current.answered
+          ? null
+          : this.hooks.errorReply(current.refusal?.error ?? event.error, this.failedRequest())
+        this.current = fresh()
+        if (reply === null) return
+        await this.answer(reply, current)
+        if (reply.fatal || event.error.fatal) this.linger()
         return
       }
 
       case 'fatal': {
-        await this.dropUpload()
+        await current.exchange?.dispose()
+        if (current.answered) {
+          this.linger()
+          return
+        }
+
         const error = isIssError(event.error)
           ? event.error
           : new IssError(ErrorCode.MALFORMED, 'Malformed message', {fatal: true, cause: event.error})
-        const reply = this.hooks.errorReply(error, {command: null, filename: null, versioned: false})
-        await this.sendReply(reply, this.reader.byteOrder ?? guessByteOrder(this.firstBytes))
-        this.report(reply, null, null)
+        const reply = this.hooks.errorReply(error, this.failedRequest())
+        await this.answer(reply, current)
         this.linger()
       }
     }
   }
 
-  /** Queues a chunk on the upload's sink; resolves at once unless the sink is full. */
-  private async writeToUpload(chunk: Buffer): Promise<void> {
-    const wait = this.feedUpload(chunk)
-    if (wait) await this.own(wait)
+  /** Queues a chunk on the request's sink, or discards it; a promise only when the sink is full. */
+  private feed(chunk: Buffer): Promise<void> | undefined {
+    this.current.bytes += chunk.length
+    return this.current.feeder?.write(chunk)
   }
 
-  /** Like writeToUpload, but returns nothing when there is no need to wait, so that data flows without a tick. */
-  private feedUpload(chunk: Buffer): Promise<void> | undefined {
-    const upload = this.upload
-    if (!upload || this.uploadError !== null) return undefined
-    if (this.feeder?.sink !== upload.sink) this.feeder = new SinkFeeder(upload.sink)
-    return this.feeder.write(chunk)
-  }
-
-  private async answer(message: Message, byteOrder: ByteOrder): Promise<void> {
-    let upload = this.upload
-    this.upload = null
-    // A held FILE_DATA (small, or b'' at protocol 2) goes into an upload too: handlers see one shape.
-    if (Buffer.isBuffer(message.FILE_DATA) && this.uploadError === null) {
-      try {
-        upload = await this.own(this.hooks.openUpload())
-        upload.sink.on('error', (error) => {
-          this.uploadError ??= error
-        })
-        this.upload = upload
-        this.requestBytes += message.FILE_DATA.length
-        await this.writeToUpload(message.FILE_DATA)
-        this.upload = null
-      } catch (error) {
-        this.uploadError ??= error
-      }
+  private async complete(message: Message, byteOrder: ByteOrder): Promise<void> {
+    const current = this.current
+    const exchange = current.exchange ?? this.hooks.open(this.peer, this.abort.signal)
+    current.exchange = exchange
+    if (current.feeder !== null) await this.clock.own(current.feeder.flushed())
+    if (Buffer.isBuffer(message.FILE_DATA)) current.bytes += message.FILE_DATA.length
+    let reply: Reply
+    try {
+      reply = await this.clock.own(exchange.complete(message))
+    } finally {
+      await this.clock.own(exchange.dispose())
     }
 
-    const isVersioned = message.VERSION !== null
-    if (upload && this.feeder?.sink === upload.sink) await this.own(this.feeder.flushed())
-    this.feeder = null
-    const reply: ConnectionReply =
-      this.uploadError === null
-        ? await this.own(this.hooks.dispatch({message, upload, peer: this.peer, signal: this.abort.signal}))
-        : this.hooks.errorReply(this.uploadError, {
-            command: message.COMMAND,
-            filename: message.FILENAME,
-            versioned: isVersioned,
-          })
-
-    this.uploadError = null
-    // Whatever the handler did not publish is thrown away; abort after commit is a no-op.
-    if (upload) await this.own(upload.abort().catch(ignore))
-    await this.sendReply(reply, byteOrder)
-    this.report(reply, message.COMMAND, message.FILENAME)
+    await this.answer(reply, current, byteOrder)
     if (reply.fatal) this.linger()
   }
 
-  private async dropUpload(): Promise<void> {
-    const upload = this.upload
-    this.upload = null
-    this.uploadError = null
-    this.feeder = null
-    if (upload) await upload.abort().catch(ignore)
+  /** Remembers COMMAND and FILENAME as soon as they are decoded, for the log and for ERROR echoes. */
+  private learn(head: PickleDict): void {
+    const command = head.get('COMMAND')
+    const filename = head.get('FILENAME')
+    if (typeof command === 'string') this.current.command = command
+    if (typeof filename === 'string') this.current.filename = filename
+    this.current.versioned = head.has('VERSION') && head.get('VERSION') !== null
+  }
+
+  private learnMessage(message: Message): void {
+    this.current.command = message.COMMAND
+    this.current.filename = message.FILENAME
+    this.current.versioned = message.VERSION !== null
+  }
+
+  private failedRequest(): FailedRequest {
+    const {command, filename, versioned} = this.current
+    return {command, filename, versioned}
   }
 
   // ---- output
 
-  private async sendReply(reply: ConnectionReply, byteOrder: ByteOrder): Promise<void> {
-    const options = {protocol: PROTOCOL, byteOrder} as const
-    const {fileData} = reply
-    if (fileData === null || Buffer.isBuffer(fileData)) {
-      if (fileData) this.requestBytes += fileData.length
-      await this.write(encodeFrame({...reply.message, FILE_DATA: fileData}, options))
-      return
-    }
-
-    const {head, tail} = encodeStreamingFrame(reply.message, fileData.length, options)
-    let sent = 0
-    let isTailQueued = false
-    // Head, first chunk (and tail, when that chunk is all) leave in one writev: a small image is
-    // one syscall and one segment train instead of three.
-    let isCorked = true
-    this.socket.cork()
-    try {
-      this.send(head)
-      const iterator = fileData.stream[Symbol.asyncIterator]()
-      for (;;) {
-        const next = await this.own(iterator.next())
-        if (next.done) break
-        const chunk = next.value as Buffer
-        sent += chunk.length
-        if (sent > fileData.length || this.state === 'closed') break
-        this.requestBytes += chunk.length
-        this.send(chunk)
-        if (sent === fileData.length) {
-          this.send(tail)
-          isTailQueued = true
-        }
-
-        if (isCorked) {
-          isCorked = false
-          this.socket.uncork()
-        }
-
-        await this.drained()
-      }
-    } finally {
-      if (isCorked) this.socket.uncork()
-      fileData.stream.destroy()
-    }
-
-    // A file that changed length under us cannot be framed any more: the peer must not trust it.
-    if (sent !== fileData.length) {
-      this.destroy()
-      return
-    }
-
-    if (!isTailQueued) await this.write(tail)
+  private byteOrder(): ByteOrder {
+    return this.reader.byteOrder ?? guessByteOrder(this.header)
   }
 
-  private async write(buffer: Buffer): Promise<void> {
-    this.send(buffer)
-    await this.drained()
-  }
-
-  private send(buffer: Buffer): void {
-    if (this.state === 'closed') return
-    this.socket.write(buffer, (error) => {
-      if (!error) this.bytesOut += buffer.length
-    })
-  }
-
-  /**
-   * Past the socket's small high-water mark, keep queueing up to OUTPUT_BOUND: the next read from
-   * disk then overlaps with the send instead of waiting for an empty buffer each time.
-   */
-  private async drained(): Promise<void> {
-    if (this.state !== 'closed' && this.socket.writableLength >= OUTPUT_BOUND) await waitForDrain(this.socket)
-  }
-
-  private report(reply: ConnectionReply, command: string | null, filename: string | null): void {
+  /** Sends a reply and logs the request; the request's record is then reset for the next one. */
+  private async answer(reply: Reply, request: Current = this.current, byteOrder = this.byteOrder()): Promise<void> {
+    if (reply.fileData !== null) this.clock.allow(reply.fileData.length)
+    const sent = await this.writer.send(reply, byteOrder)
+    const isDownload = reply.fileData !== null
     this.hooks.onRequestDone?.({
       peer: this.peer,
-      command,
-      filename,
-      bytes: this.requestBytes,
-      durationMs: performance.now() - this.requestStart,
-      status: reply.status,
+      command: request.command,
+      filename: request.filename,
+      bytes: isDownload ? sent.fileDataBytes : request.bytes,
+      durationMs: performance.now() - request.start,
+      status: sent.complete ? reply.status : 'ABORTED',
       code: reply.code,
     })
-    this.requestBytes = 0
-    this.requestStart = performance.now()
+    if (this.current === request && !request.answered) this.current = fresh()
+    if (!sent.complete) this.destroy()
   }
 
-  // ---- request lifetime, timers and closing
-
-  private startRequest(): void {
-    if (this.requestActive) return
-    this.requestActive = true
-    this.requestStart = performance.now()
-    this.requestBytes = 0
-    this.clearIdleTimer()
-    this.resetWindow()
-    this.rateTimer = setInterval(() => {
-      this.checkRate()
-    }, this.limits.rateWindowMs)
-    this.rateTimer.unref()
-  }
-
-  private finishRequest(): void {
-    if (!this.requestActive) return
-    this.requestActive = false
-    this.idleSinceMs = Date.now()
-    if (this.rateTimer) clearInterval(this.rateTimer)
-    this.rateTimer = null
-    if (this.closeWhenIdle || this.peerEnded) this.endGracefully()
-    else this.armIdleTimer()
-  }
-
-  /** Runs our own work (disk, handler) and books its time, so the peer is not judged for it. */
-  private async own<T>(promise: Promise<T>): Promise<T> {
-    const isNested = this.ownBusySince !== null
-    if (!isNested) this.ownBusySince = performance.now()
-    try {
-      return await promise
-    } finally {
-      if (!isNested && this.ownBusySince !== null) {
-        this.ownBusyMs += performance.now() - this.ownBusySince
-        this.ownBusySince = null
-      }
-    }
-  }
-
-  private resetWindow(): void {
-    this.windowStart = performance.now()
-    this.windowIn = this.bytesIn
-    this.windowOut = this.bytesOut
-    this.ownBusyMs = 0
-    if (this.ownBusySince !== null) this.ownBusySince = this.windowStart
-  }
-
-  private checkRate(): void {
-    if (this.state !== 'open' || !this.requestActive) return
-    const now = performance.now()
-    const busy = this.ownBusyMs + (this.ownBusySince === null ? 0 : now - this.ownBusySince)
-    const peerTime = now - this.windowStart - busy
-    const moved = this.bytesIn - this.windowIn + (this.bytesOut - this.windowOut)
-    const required = (this.limits.minRateBytes * peerTime) / this.limits.rateWindowMs
-    // Judge only windows spent mostly waiting on the peer.
-    if (peerTime >= this.limits.rateWindowMs / 2 && moved < required) {
-      this.tooSlow()
-      return
-    }
-
-    this.resetWindow()
-  }
-
-  private tooSlow(): void {
-    if (this.socket.writableLength > 0) {
+  /** Answers one ERROR (E_TIMEOUT) if nothing is being sent, then closes: the request gave up its slot. */
+  private cutOff(why: string): void {
+    if (this.state !== 'open') return
+    if (this.socket.writableLength > 0 || this.current.answered) {
       // A slow reader mid-response: there is no way to slip an ERROR in.
       this.destroy()
       return
     }
 
-    const error = new IssError(
-      ErrorCode.TIMEOUT,
-      `Request too slow: less than ${this.limits.minRateBytes} bytes in ${this.limits.rateWindowMs} ms`,
-      {fatal: true},
-    )
-    void this.dropUpload()
-    const reply = this.hooks.errorReply(error, {command: null, filename: null, versioned: false})
-    const byteOrder = this.reader.byteOrder ?? guessByteOrder(this.firstBytes)
-    this.socket.write(encodeFrame({...reply.message, FILE_DATA: null}, {protocol: PROTOCOL, byteOrder}))
-    this.report(reply, null, null)
+    const error = new IssError(ErrorCode.TIMEOUT, `Request too slow: ${why}`, {fatal: true})
+    const reply = this.hooks.errorReply(error, this.failedRequest())
+    void this.current.exchange?.dispose()
+    this.writer.sendNow(reply, this.byteOrder())
+    this.report(reply)
     this.linger()
   }
 
-  private armIdleTimer(): void {
-    this.clearIdleTimer()
-    this.idleTimer = setTimeout(() => {
-      if (this.idle) this.endGracefully()
-    }, this.limits.idleTimeoutMs)
-    this.idleTimer.unref()
+  /**
+   * The peer does not speak this protocol: one ERROR in network byte order, which is what the seed
+   * reads whatever its machine. A first frame that is not a pickled dict gets the decoder's own
+   * reason when it has one (a refused opcode or global, named).
+   */
+  private refuseForeign(kind: ForeignStart, input: Buffer): void {
+    let error = new IssError(ErrorCode.MALFORMED, foreignStartMessage(kind), {fatal: true})
+    if (kind === 'other') {
+      try {
+        this.reader.write(input, [])
+      } catch (decodeError) {
+        if (isIssError(decodeError)) error = decodeError
+      }
+    }
+
+    const reply = this.hooks.errorReply(error, {command: null, filename: null, versioned: false})
+    this.writer.sendNow(reply, 'big')
+    this.report(reply)
+    this.linger()
   }
 
-  private clearIdleTimer(): void {
-    if (this.idleTimer) clearTimeout(this.idleTimer)
-    this.idleTimer = null
+  private report(reply: Reply): void {
+    this.hooks.onRequestDone?.({
+      peer: this.peer,
+      command: this.current.command,
+      filename: this.current.filename,
+      bytes: this.current.bytes,
+      durationMs: performance.now() - this.current.start,
+      status: reply.status,
+      code: reply.code,
+    })
+  }
+
+  // ---- request lifetime and closing
+
+  private finishRequest(): void {
+    if (!this.clock.requestActive) return
+    this.clock.finishRequest()
+    this.current = fresh()
+    if (this.closeWhenIdle || this.peerEnded) this.endGracefully()
   }
 
   /**
@@ -598,10 +543,8 @@ export class ServerConnection<U extends ConnectionUpload = ConnectionUpload> {
     if (this.state !== 'open') return
     this.state = 'lingering'
     this.queue.length = 0
-    const announced = this.reader.announcedRemaining
-
-    this.lingerBudget = announced + LINGER_SLACK_BYTES
-    this.stopTimers()
+    this.lingerBudget = this.reader.announcedRemaining + LINGER_SLACK_BYTES
+    this.clock.stop()
     this.socket.end()
     this.lingerTimer = setTimeout(() => {
       this.destroy()
@@ -615,7 +558,7 @@ export class ServerConnection<U extends ConnectionUpload = ConnectionUpload> {
     if (this.state !== 'open') return
     this.state = 'lingering'
     this.lingerBudget = LINGER_SLACK_BYTES
-    this.stopTimers()
+    this.clock.stop()
     this.socket.end()
     // The peer normally answers our FIN with its own at once; do not wait for ever.
     this.lingerTimer = setTimeout(
@@ -629,93 +572,28 @@ export class ServerConnection<U extends ConnectionUpload = ConnectionUpload> {
     else this.socket.resume()
   }
 
-  private stopTimers(): void {
-    this.clearIdleTimer()
-    if (this.rateTimer) clearInterval(this.rateTimer)
-    this.rateTimer = null
-  }
-
   private onClosed(): void {
     if (this.state === 'closed') return
     this.state = 'closed'
-    this.stopTimers()
+    this.clock.stop()
     if (this.lingerTimer) clearTimeout(this.lingerTimer)
     this.abort.abort()
-    void this.dropUpload()
+    void this.current.exchange?.dispose()
     this.queue.length = 0
     for (const listener of this.closeListeners.splice(0)) listener()
   }
 }
 
-/**
- * Writes into a sink with bounded buffering. Unlike waiting for 'drain' (an empty buffer), a writer
- * waits only while the sink holds its high-water mark or more, and goes on as soon as one write
- * completes: the socket is read while the disk writes, and memory stays within the sink's bound
- * plus one chunk.
- */
-class SinkFeeder {
-  private pending = 0
-  private waiter: {readonly resolve: () => void; readonly flush: boolean} | null = null
-
-  constructor(readonly sink: Writable) {
-    const wake = () => {
-      this.wake()
-    }
-    sink.once('close', wake)
-    sink.once('error', wake)
+function fresh(): Current {
+  return {
+    exchange: null,
+    command: null,
+    filename: null,
+    versioned: false,
+    feeder: null,
+    answered: false,
+    refusal: null,
+    bytes: 0,
+    start: performance.now(),
   }
-
-  /** Undefined when the caller may go on at once; else a promise that settles once there is room (or the sink failed). */
-  write(chunk: Buffer): Promise<void> | undefined {
-    this.pending++
-    this.sink.write(chunk, this.written)
-    if (this.hasRoom()) return undefined
-    return new Promise((resolve) => {
-      this.waiter = {resolve, flush: false}
-    })
-  }
-
-  /** Settles when every chunk written so far has reached the sink's target (or the sink failed). */
-  async flushed(): Promise<void> {
-    if (this.pending === 0 || this.sink.destroyed) return
-    return new Promise((resolve) => {
-      this.waiter = {resolve, flush: true}
-    })
-  }
-
-  private hasRoom(): boolean {
-    return this.sink.writableLength < this.sink.writableHighWaterMark || this.sink.destroyed
-  }
-
-  private readonly written = (): void => {
-    this.pending--
-    const {waiter} = this
-    if (waiter && (waiter.flush ? this.pending === 0 : this.hasRoom())) this.wake()
-  }
-
-  private wake(): void {
-    const {waiter} = this
-    this.waiter = null
-    waiter?.resolve()
-  }
-}
-
-/** An abort that fails has nothing left to clean: the upload is gone either way. */
-// eslint-disable-next-line @typescript-eslint/no-empty-function -- deliberately a no-op
-function ignore(): void {}
-
-/** Resolves on 'drain', or when the stream closes or fails (the caller then sees the closed state). */
-async function waitForDrain(stream: Writable | Socket): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      stream.off('drain', done)
-      stream.off('close', done)
-      stream.off('error', done)
-      resolve()
-    }
-
-    stream.on('drain', done)
-    stream.on('close', done)
-    stream.on('error', done)
-  })
 }

@@ -1,22 +1,27 @@
-import {type AddressInfo, createServer, type Server, type Socket} from 'node:net'
+import type {AddressInfo, Server, Socket} from 'node:net'
 
 import {FRAME_HEADER_BYTES} from '../protocol/frame-header.js'
 import {errors} from '../errors.js'
 import {encodeFrame} from '../protocol/message-writer.js'
-import {
-  type ConnectionHooks,
-  type ConnectionLimits,
-  type ConnectionUpload,
-  guessByteOrder,
-  ServerConnection,
-} from './server-connection.js'
+import {type ConnectionHooks, type ConnectionLimits, guessByteOrder, ServerConnection} from './server-connection.js'
+import {type ServerSocketFactory, tcpServerFactory} from './socket-factory.js'
 
 /** Settings of the listening socket and of every connection it accepts. */
-export interface TransportOptions<U extends ConnectionUpload> {
+export interface TransportOptions {
   readonly limits: ConnectionLimits
   readonly maxConnections: number
-  readonly hooks: ConnectionHooks<U>
+  readonly hooks: ConnectionHooks
+  /** Where sockets come from (plain TCP by default). */
+  readonly socketFactory?: ServerSocketFactory
+  /**
+   * At the connection limit, a request in progress moving fewer bytes per second than this (over
+   * its rate window) may be closed to make room for a newcomer.
+   */
+  readonly evictBelowRate?: number
 }
+
+/** Default of {@link TransportOptions.evictBelowRate}: 32 KiB/s, well under any real link. */
+export const DEFAULT_EVICT_BELOW_RATE = 32 * 1024
 
 /** Longest wait for a refused newcomer's first frame header, to answer E_BUSY in its byte order. */
 const BUSY_HEADER_WAIT_MS = 2000
@@ -25,14 +30,13 @@ const BUSY_HEADER_WAIT_MS = 2000
  * The TCP side of `iss serve`: accepts connections, enforces the connection limit and shuts down
  * gracefully. Built separately from `listen` so that tests can drive it on any port.
  */
-export class TransportServer<U extends ConnectionUpload = ConnectionUpload> {
+export class TransportServer {
   readonly net: Server
-  private readonly connections = new Set<ServerConnection<U>>()
+  private readonly connections = new Set<ServerConnection>()
   private closing: Promise<void> | null = null
 
-  constructor(private readonly options: TransportOptions<U>) {
-    // Half-open: a client may shut down its sending side and still read the answers.
-    this.net = createServer({allowHalfOpen: true, pauseOnConnect: false}, (socket) => {
+  constructor(private readonly options: TransportOptions) {
+    this.net = (options.socketFactory ?? tcpServerFactory).createServer((socket) => {
       this.accept(socket)
     })
   }
@@ -112,17 +116,35 @@ export class TransportServer<U extends ConnectionUpload = ConnectionUpload> {
     })
   }
 
-  /** Closes the longest-idle connection with no request in flight, as nginx does with keep-alive ones. */
+  /**
+   * Frees one slot by closing what makes the least progress: a connection only lingering after a
+   * fatal answer; then one whose request head has not arrived (the longest waiting); then the
+   * longest idle, as nginx does with keep-alive connections; then the slowest transfer below the
+   * eviction rate. False when every connection is busy making progress.
+   */
   private makeRoom(): boolean {
-    let victim: ServerConnection<U> | null = null
+    let lingering: ServerConnection | null = null
+    let headless: ServerConnection | null = null
+    let idle: ServerConnection | null = null
+    let slowest: ServerConnection | null = null
+    const floor = this.options.evictBelowRate ?? DEFAULT_EVICT_BELOW_RATE
     for (const connection of this.connections) {
-      if (connection.idle && (victim === null || connection.idleSince < victim.idleSince)) victim = connection
+      if (connection.lingering) lingering ??= connection
+      else if (connection.awaitingHead) {
+        if (headless === null || connection.idleSince < headless.idleSince) headless = connection
+      } else if (connection.idle) {
+        if (idle === null || connection.idleSince < idle.idleSince) idle = connection
+      } else if (connection.recentRate < floor && (slowest === null || connection.recentRate < slowest.recentRate)) {
+        slowest = connection
+      }
     }
 
+    const victim = lingering ?? headless ?? idle ?? slowest
     if (victim === null) return false
     // Its slot is free now, even while its FIN is on the way.
     this.connections.delete(victim)
-    victim.shutdown()
+    if (victim === idle) victim.shutdown()
+    else victim.destroy()
     return true
   }
 
@@ -193,6 +215,6 @@ export class TransportServer<U extends ConnectionUpload = ConnectionUpload> {
 }
 
 /** A transport server, not yet listening. */
-export function buildServer<U extends ConnectionUpload>(options: TransportOptions<U>): TransportServer<U> {
+export function buildServer(options: TransportOptions): TransportServer {
   return new TransportServer(options)
 }
