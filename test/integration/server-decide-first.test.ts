@@ -15,7 +15,7 @@ function writeBytes(pid: number): number {
   const line = readFileSync(`/proc/${pid}/io`, 'latin1')
     .split('\n')
     .find((row) => row.startsWith('write_bytes:'))
-  return Number(line!.split(':')[1])
+  return Number(line!.split(':', 2)[1])
 }
 
 function temporaryFiles(storage: string): string[] {
