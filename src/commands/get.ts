@@ -6,32 +6,28 @@ import {formatByteSize, parseByteSize} from '../core/byte-size.js'
 import {DEFAULT_MAX_SIZE} from '../core/config.js'
 import {Download, removePartsOnSignal, sweepStaleParts, TargetExistsError} from '../core/download-target.js'
 import {identityKey, validateImageName} from '../core/images/names.js'
+import {localReason} from '../core/client-failure.js'
 import {isIssError} from '../core/errors.js'
 import {StreamedBytes} from '../core/protocol/values.js'
-import {ExitCode, ProtocolCommand, UsageError} from '../core/protocol-command.js'
+import {ExitCode, type ItemResult, ProtocolCommand, UsageError} from '../core/protocol-command.js'
 import {formatBytes} from '../core/transfer-progress.js'
 import {ConnectionError, isConnectionError} from '../core/transport/client-connection.js'
 
-/** One name's outcome, as `--json` prints it. */
-export interface GetResult {
+/** One name's outcome, as `--json` prints it: `ok` only once the image is complete in its place. */
+export interface GetResult extends ItemResult {
   /** The name as given (NFC). */
   name: string
   /** Where the image was (or would have been) written. */
   path: string | null
-  status: 'ok' | 'error'
-  source: 'local' | 'server' | null
   /** Bytes written. */
   bytes: number
-  /** An iss error code (E_NOT_FOUND...) or a local one (E_TARGET_EXISTS...); null on success. */
-  code: string | null
-  message: string | null
 }
 
 export default class Get extends ProtocolCommand<typeof Get> {
   static override summary = 'Download images from an iss server, never leaving a partial file.'
 
   static override description =
-    'Download images from an iss server. Each image streams into a hidden temporary file beside its target and ' +
+    'Each image streams into a hidden temporary file beside its target and ' +
     'is renamed into place only when complete, so an interrupted download never leaves a partial file under the ' +
     "image's name. Files are written only where you say (never to a path the server names), and an existing " +
     'file is never replaced without --force. Exit codes: 0 all downloaded, 1 the server refused one, 2 a local ' +
@@ -84,20 +80,19 @@ export default class Get extends ProtocolCommand<typeof Get> {
     this.partialResult = {results}
     const seen = new Set<string>()
     for (const result of results) {
-      if (result.status !== 'ok' || result.path === null) continue
-      if (seen.has(result.path)) this.markFailed(result, 'local', 'E_USAGE', `${result.name} is named twice`)
+      if (result.status !== 'skipped' || result.path === null) continue
+      if (seen.has(result.path)) markLocal(result, 'E_USAGE', 'named twice')
       seen.add(result.path)
     }
     for (const result of results) {
-      if (result.status === 'error') this.reportFailure(result, ExitCode.LOCAL_ERROR)
+      if (result.status === 'error') this.itemFailed(result, result.name, localFailure(result.code, result.message!))
     }
 
-    const pending = results.filter((result) => result.status === 'ok')
-    if (pending.length > 0) {
+    if (results.some((result) => result.status === 'skipped')) {
       await sweepStaleParts(directory)
       const uninstall = removePartsOnSignal()
       try {
-        for (const result of pending) await this.download(result)
+        await this.performEach(results, async (result) => this.download(result))
       } finally {
         uninstall()
       }
@@ -116,8 +111,12 @@ export default class Get extends ProtocolCommand<typeof Get> {
       )
       if (response.STATUS === 'ERROR') {
         await download.discard()
-        this.markFailed(result, 'server', response.CODE, detailsText(response.DETAILS))
-        this.reportFailure(result, ExitCode.SERVER_ERROR)
+        this.itemFailed(result, result.name, {
+          source: 'server',
+          code: response.CODE,
+          message: detailsText(response.DETAILS),
+          exitCode: ExitCode.SERVER_ERROR,
+        })
         return
       }
       const data = response.FILE_DATA
@@ -138,19 +137,24 @@ export default class Get extends ProtocolCommand<typeof Get> {
         )
       }
       await download.publish(this.flags.force)
-      result.bytes = download.bytes
-      this.log(`${result.name}: saved to ${target} (${formatBytes(download.bytes)})`)
+      Object.assign(result, {status: 'ok', bytes: download.bytes})
+      this.say(`${result.name}: saved to ${target} (${formatBytes(download.bytes)})`)
     } catch (error) {
       await download.discard()
       if (error instanceof TargetExistsError) {
-        this.markFailed(result, 'local', error.code, error.message)
-        this.reportFailure(result, ExitCode.LOCAL_ERROR)
+        this.itemFailed(result, result.name, localFailure(error.code, error.message))
+        return
+      }
+      // Over this client's --max-size: refused here (exit 2); the server is fine, the next name goes on.
+      const failure = this.failureOf(error)
+      if (failure?.code === 'E_TOO_LARGE' && failure.source === 'local') {
+        this.itemFailed(result, result.name, failure)
         return
       }
       if (isConnectionError(error) || (error as {exitCode?: number}).exitCode !== undefined) throw error
       // A local write failure (disk full, permissions) fails this image; the others go on.
-      this.markFailed(result, 'local', (error as {code?: string}).code ?? 'E_LOCAL_WRITE', (error as Error).message)
-      this.reportFailure(result, ExitCode.LOCAL_ERROR)
+      const code = (error as {code?: string}).code ?? 'E_LOCAL_WRITE'
+      this.itemFailed(result, result.name, localFailure(code, `cannot write it: ${(error as Error).message}`))
     }
   }
 
@@ -160,42 +164,52 @@ export default class Get extends ProtocolCommand<typeof Get> {
     if (output === undefined) return {directory: process.cwd()}
     const stats = await stat(output).catch(() => undefined)
     if (stats?.isDirectory()) return {directory: path.resolve(output)}
-    if (output.endsWith('/') || output.endsWith(path.sep)) throw new UsageError(`no such folder: ${output}`)
+    // A folder -o names is never created: a typo would otherwise scatter images into a new folder.
+    const what = stats === undefined ? 'no such folder' : 'not a folder'
+    if (output.endsWith('/') || output.endsWith(path.sep)) throw new UsageError(`${output}: ${what}`)
     if (this.argList.length > 1) {
-      throw new UsageError(`-o ${output} is not a folder; with several names, -o must name an existing folder`)
+      throw new UsageError(`${output}: ${what} (with several names, -o names an existing folder)`)
     }
     const directory = path.dirname(path.resolve(output))
     const parent = await stat(directory).catch(() => undefined)
-    if (!parent?.isDirectory()) throw new UsageError(`no such folder: ${path.dirname(output)}`)
+    if (!parent?.isDirectory()) throw new UsageError(`${path.dirname(output)}: no such folder`)
     return {directory, file: path.resolve(output)}
   }
 
   private async checkName(typed: string, file: string | undefined, directory: string): Promise<GetResult> {
-    const result: GetResult = {name: typed, path: null, status: 'ok', source: null, bytes: 0, code: null, message: null}
+    const result: GetResult = {
+      name: typed,
+      path: null,
+      status: 'skipped',
+      source: null,
+      bytes: 0,
+      code: null,
+      message: null,
+    }
     try {
       result.name = validateImageName(typed)
     } catch (error) {
       if (!isIssError(error)) throw error
-      return this.markFailed(result, 'local', error.code, error.message)
+      return markLocal(result, error.code, localReason(error))
     }
     result.path = file ?? path.join(directory, result.name)
     const existing = await lstat(result.path).catch(() => undefined)
-    if (existing?.isDirectory())
-      return this.markFailed(result, 'local', 'E_TARGET_EXISTS', `${result.path} is a folder`)
+    if (existing?.isDirectory()) return markLocal(result, 'E_TARGET_EXISTS', `${result.path} is a folder`)
     if (existing !== undefined && !this.flags.force) {
-      return this.markFailed(result, 'local', 'E_TARGET_EXISTS', new TargetExistsError(result.path).message)
+      return markLocal(result, 'E_TARGET_EXISTS', new TargetExistsError(result.path).message)
     }
     return result
   }
+}
 
-  private markFailed(result: GetResult, source: 'local' | 'server', code: string | null, message: string): GetResult {
-    return Object.assign(result, {status: 'error', source, code, message})
-  }
+/** A failure found by a local check: exit 2. */
+function localFailure(code: string | null, message: string) {
+  return {source: 'local' as const, code, message, exitCode: ExitCode.LOCAL_ERROR}
+}
 
-  private reportFailure(result: GetResult, exitCode: number): void {
-    this.recordExitCode(exitCode)
-    if (!this.jsonEnabled()) process.stderr.write(`${result.name}: ${result.message}\n`)
-  }
+/** Marks a result failed by a local check, before anything is printed or sent. */
+function markLocal(result: GetResult, code: string | null, message: string): GetResult {
+  return Object.assign(result, {status: 'error', source: 'local', code, message})
 }
 
 function detailsText(details: string | string[] | null): string {

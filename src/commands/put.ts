@@ -1,42 +1,40 @@
-import {Args} from '@oclif/core'
-import {createReadStream} from 'node:fs'
-import {open, stat} from 'node:fs/promises'
+import {Args, Flags} from '@oclif/core'
+import {open} from 'node:fs/promises'
 import path from 'node:path'
 
+import {localReason, serverRefusalText} from '../core/client-failure.js'
+import {isIssError} from '../core/errors.js'
 import {familyOf, validateImageName} from '../core/images/names.js'
 import {matchesFamily, SNIFF_BYTES} from '../core/images/sniff.js'
-import {isIssError} from '../core/errors.js'
-import {ExitCode, ProtocolCommand} from '../core/protocol-command.js'
+import {ExitCode, type ItemResult, ProtocolCommand, UsageError} from '../core/protocol-command.js'
 import {formatBytes} from '../core/transfer-progress.js'
 import {isConnectionError} from '../core/transport/client-connection.js'
+import {type FileSnapshot, verifiedFileStream} from '../core/verified-file-stream.js'
 
-/** One file's outcome, as `--json` prints it. */
-export interface PutResult {
+/** One file's outcome, as `--json` prints it: `ok` only once the server has stored it. */
+export interface PutResult extends ItemResult {
   /** The path as given on the command line. */
   file: string
-  /** The name sent to the server (NFC of the base name), or null when the name itself was refused. */
+  /** The name sent to the server (NFC of the base name or of --name), or null when the name was refused. */
   name: string | null
-  status: 'ok' | 'error'
-  /** Where a failure was found: the local checks or the server. Null on success. */
-  source: 'local' | 'server' | null
   /** Bytes sent (the file size). */
   bytes: number
-  /** An iss error code (E_DUPLICATE...) or a local one (E_LOCAL_NOT_FOUND...); null on success. */
-  code: string | null
-  /** The server's DETAILS or the local check's message; null on success. */
-  message: string | null
 }
 
 interface Checked {
   result: PutResult
-  size: number
+  /** The file as checked: what is streamed must still be exactly this. */
+  snapshot?: FileSnapshot
 }
+
+/** What to do about a name the rules refuse: the file can go under another name. */
+const RENAME_HINT = 'send it under another name with --name NEW.png'
 
 export default class Put extends ProtocolCommand<typeof Put> {
   static override summary = 'Upload JPEG and PNG images to an iss server.'
 
   static override description =
-    'Upload JPEG and PNG images to an iss server. Each file is checked locally first (exists, is a regular file, ' +
+    'Each file is checked locally first (exists, is a regular file, ' +
     'has a .jpg, .jpeg or .png extension, is not empty, starts like its type), then streams from disk over one ' +
     'connection. One line per file; a failing file does not stop the others. Exit codes: 0 all uploaded, 1 the ' +
     'server refused one, 2 a local check failed, 3 connection or protocol failure.'
@@ -47,6 +45,10 @@ export default class Put extends ProtocolCommand<typeof Put> {
       command: '<%= config.bin %> <%= command.id %> photos/*.png -H images.example.net -p 9595',
       description: 'Upload many.',
     },
+    {
+      command: "<%= config.bin %> <%= command.id %> 'Screenshot from 2024-05-01 10:00:00.png' --name screenshot.png",
+      description: 'Upload one file under another name.',
+    },
     {command: '<%= config.bin %> <%= command.id %> cat.jpg --json', description: 'Machine-readable results.'},
   ]
 
@@ -54,54 +56,70 @@ export default class Put extends ProtocolCommand<typeof Put> {
     file: Args.string({description: 'Image files to upload (.jpg, .jpeg, .png).', required: true}),
   }
 
+  static override flags = {
+    name: Flags.string({
+      char: 'n',
+      summary: 'Store the file under this name instead of its own (one FILE only).',
+    }),
+  }
+
   static override strict = false
 
   async run(): Promise<{results: PutResult[]}> {
-    const checked = await Promise.all(this.argList.map(async (file) => checkLocalFile(file)))
+    const rename = this.flags.name
+    if (rename !== undefined && this.argList.length > 1) {
+      throw new UsageError(`--name ${rename}: gives one file a name; ${this.argList.length} files were given`)
+    }
+    const checked = await Promise.all(this.argList.map(async (file) => checkLocalFile(file, rename)))
     const results = checked.map((item) => item.result)
     this.partialResult = {results}
     for (const {result} of checked) {
-      if (result.status === 'error') this.reportFailure(result, ExitCode.LOCAL_ERROR)
+      if (result.status !== 'error') continue
+      this.itemFailed(result, result.file, {
+        source: 'local',
+        code: result.code,
+        message: result.message!,
+        exitCode: ExitCode.LOCAL_ERROR,
+      })
     }
 
-    for (const {result, size} of checked) {
-      if (result.status === 'error') continue
-      await this.upload(result, size)
-    }
-
+    const snapshots = new Map(checked.map(({result, snapshot}) => [result, snapshot]))
+    await this.performEach(results, async (result) => this.upload(result, snapshots.get(result)!))
     return {results}
   }
 
-  private async upload(result: PutResult, size: number): Promise<void> {
+  private async upload(result: PutResult, snapshot: FileSnapshot): Promise<void> {
     const name = result.name!
     try {
       const response = await this.request(
         {COMMAND: 'PUT', FILENAME: name},
-        {fileData: {length: size, stream: createReadStream(result.file)}, label: name},
+        {fileData: {length: snapshot.size, stream: verifiedFileStream(result.file, snapshot)}, label: name},
       )
       if (response.STATUS === 'OK') {
-        this.log(`${result.file}: uploaded as ${name} (${formatBytes(size)})`)
+        result.status = 'ok'
+        this.say(`${result.file}: uploaded as ${name} (${formatBytes(snapshot.size)})`)
         return
       }
-      Object.assign(result, {
-        status: 'error',
+      let message = serverRefusalText(detailsText(response.DETAILS))
+      if (response.CODE === 'E_BAD_NAME') message += ` (${RENAME_HINT})`
+      this.itemFailed(result, result.file, {
         source: 'server',
         code: response.CODE,
-        message: detailsText(response.DETAILS),
+        message,
+        exitCode: ExitCode.SERVER_ERROR,
       })
-      this.reportFailure(result, ExitCode.SERVER_ERROR)
     } catch (error) {
       if (isConnectionError(error) || !(error instanceof Error)) throw error
       if ((error as {exitCode?: number}).exitCode !== undefined) throw error
-      // A local read failure (the file vanished or shrank): this file failed, the others go on.
-      Object.assign(result, {status: 'error', source: 'local', code: 'E_LOCAL_READ', message: error.message})
-      this.reportFailure(result, ExitCode.LOCAL_ERROR)
+      // A local read failure (the file vanished, shrank, grew or changed): this file failed, nothing of it
+      // was stored (the frame was cut short), and the others go on.
+      this.itemFailed(result, result.file, {
+        source: 'local',
+        code: (error as {code?: string}).code ?? 'E_LOCAL_READ',
+        message: error.message,
+        exitCode: ExitCode.LOCAL_ERROR,
+      })
     }
-  }
-
-  private reportFailure(result: PutResult, exitCode: number): void {
-    this.recordExitCode(exitCode)
-    if (!this.jsonEnabled()) process.stderr.write(`${result.file}: ${result.message}\n`)
   }
 }
 
@@ -111,47 +129,47 @@ function detailsText(details: string | string[] | null): string {
 }
 
 /** The seed's local checks, plus the content sniff, before anything is sent. */
-async function checkLocalFile(file: string): Promise<Checked> {
-  const result: PutResult = {file, name: null, status: 'ok', source: null, bytes: 0, code: null, message: null}
+async function checkLocalFile(file: string, rename: string | undefined): Promise<Checked> {
+  const result: PutResult = {file, name: null, status: 'skipped', source: null, bytes: 0, code: null, message: null}
   const fail = (code: string, message: string): Checked => {
     Object.assign(result, {status: 'error', source: 'local', code, message})
-    return {result, size: 0}
+    return {result}
   }
 
   try {
-    result.name = validateImageName(path.basename(file))
+    result.name = validateImageName(rename ?? path.basename(file))
   } catch (error) {
-    if (isIssError(error)) return fail(error.code, error.message)
-    throw error
+    if (!isIssError(error)) throw error
+    const reason = localReason(error)
+    const hint = error.code === 'E_BAD_NAME' && rename === undefined ? ` (${RENAME_HINT})` : ''
+    return fail(error.code, rename === undefined ? reason + hint : `--name ${rename}: ${reason}`)
   }
 
-  const stats = await stat(file).catch((error: unknown) => error as NodeJS.ErrnoException)
-  if (stats instanceof Error) {
-    return stats.code === 'ENOENT'
-      ? fail('E_LOCAL_NOT_FOUND', 'no such file')
-      : fail('E_LOCAL_READ', `cannot read it: ${stats.message}`)
-  }
-  if (!stats.isFile()) return fail('E_LOCAL_NOT_FILE', 'not a regular file')
-  if (stats.size === 0) return fail('E_EMPTY', `File '${result.name}' is empty`)
-
-  const family = familyOf(result.name)
-  if (family === null) return fail('E_UNSUPPORTED_TYPE', `File '${result.name}' is not a .jpg, .jpeg or .png image`)
-  let head: Buffer
+  let handle
   try {
-    const handle = await open(file, 'r')
-    try {
-      const buffer = Buffer.alloc(SNIFF_BYTES)
-      const {bytesRead} = await handle.read(buffer, 0, SNIFF_BYTES, 0)
-      head = buffer.subarray(0, bytesRead)
-    } finally {
-      await handle.close()
-    }
+    handle = await open(file, 'r')
+  } catch (error) {
+    const {code, message} = error as NodeJS.ErrnoException
+    if (code === 'ENOENT') return fail('E_LOCAL_NOT_FOUND', 'no such file')
+    if (code === 'EISDIR') return fail('E_LOCAL_NOT_FILE', 'not a regular file')
+    return fail('E_LOCAL_READ', `cannot read it: ${message}`)
+  }
+  try {
+    const stats = await handle.stat()
+    if (!stats.isFile()) return fail('E_LOCAL_NOT_FILE', 'not a regular file')
+    if (stats.size === 0) return fail('E_EMPTY', 'empty file')
+
+    const family = familyOf(result.name)
+    if (family === null) return fail('E_UNSUPPORTED_TYPE', 'not a .jpg, .jpeg or .png name')
+    const buffer = Buffer.alloc(SNIFF_BYTES)
+    const {bytesRead} = await handle.read(buffer, 0, SNIFF_BYTES, 0)
+    if (!matchesFamily(buffer.subarray(0, bytesRead), family)) return fail('E_CONTENT_MISMATCH', `not ${family} data`)
+
+    result.bytes = stats.size
+    return {result, snapshot: {size: stats.size, mtimeMs: stats.mtimeMs}}
   } catch (error) {
     return fail('E_LOCAL_READ', `cannot read it: ${(error as Error).message}`)
+  } finally {
+    await handle.close()
   }
-  if (!matchesFamily(head, family))
-    return fail('E_CONTENT_MISMATCH', `File '${result.name}' does not contain ${family} data`)
-
-  result.bytes = stats.size
-  return {result, size: stats.size}
 }

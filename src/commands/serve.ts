@@ -42,8 +42,10 @@ export function isLoopback(host: string): boolean {
 }
 
 export default class Serve extends Command {
+  static override summary = 'Run the image server.'
+
   static override description =
-    'Run the image server: stores JPEG and PNG images in a directory and serves PUT, GET, LIST and every ' +
+    'Stores JPEG and PNG images in a directory and serves PUT, GET, LIST and every ' +
     'command an installed plugin adds, to iss clients and to clients of the original Python seed protocol. ' +
     'Stops gracefully on SIGINT or SIGTERM.'
 

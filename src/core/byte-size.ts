@@ -44,3 +44,16 @@ export function formatByteSize(bytes: number): string {
 
   return `${value} ${units[unit]}`
 }
+
+/** Sizes a person reads, whatever the number: `314572808` -> `300 MiB`, `1536` -> `1.5 KiB`. */
+export function humanSize(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
+  let value = bytes
+  let unit = 0
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024
+    unit++
+  }
+  const text = unit === 0 || Number.isSafeInteger(value) ? String(value) : value.toFixed(1).replace(/\.0$/u, '')
+  return `${text} ${units[unit]}`
+}

@@ -1,7 +1,9 @@
 import {Command, Flags, type Interfaces} from '@oclif/core'
 
+import {describeFailure, ExitCode, type Failure} from './client-failure.js'
 import {DEFAULT_MAX_SIZE, DEFAULT_PORT} from './config.js'
-import {isIssError} from './errors.js'
+import {unknownFlagLine} from './did-you-mean.js'
+import {printable} from './printable.js'
 import {type Message, PROTOCOL_VERSION} from './protocol/message.js'
 import type {PickleValue} from './protocol/values.js'
 import {transferProgress} from './transfer-progress.js'
@@ -12,17 +14,9 @@ import {
   isConnectionError,
   type OutgoingFileData,
 } from './transport/client-connection.js'
+import {safeJsonStringify} from './safe-json.js'
 
-/** Exit codes of every client command (DESIGN.md). */
-export const ExitCode = {
-  OK: 0,
-  /** The server answered ERROR for at least one item. */
-  SERVER_ERROR: 1,
-  /** Usage or local validation error. */
-  LOCAL_ERROR: 2,
-  /** Connection or protocol failure. */
-  CONNECTION: 3,
-} as const
+export {ExitCode} from './client-failure.js'
 
 /** The flags and args of a command class that extends ProtocolCommand, as `this.flags` and `this.args` type them. */
 export type CommandFlags<T extends typeof Command> = Interfaces.InferredFlags<
@@ -48,6 +42,18 @@ export interface ProtocolRequestOptions {
   label?: string
 }
 
+/**
+ * The per-item part of every client command's --json result (README, "JSON output"): `ok` once the item is
+ * complete, `identical` when already stored with the same content, `error` with where it was found, its code
+ * and message, `skipped` when it was never attempted (a whole-command failure came first).
+ */
+export interface ItemResult {
+  status: 'ok' | 'identical' | 'error' | 'skipped'
+  source: 'local' | 'server' | 'connection' | null
+  code: string | null
+  message: string | null
+}
+
 /** A usage or local validation failure: one line, exit 2. */
 export class UsageError extends Error {
   readonly exitCode = ExitCode.LOCAL_ERROR
@@ -70,19 +76,19 @@ export class UnsupportedCommandError extends Error {
     readonly served: readonly string[],
     readonly address: string,
   ) {
-    const list = served.length > 0 ? `; it serves ${[...served].sort().join(', ')}` : ''
+    const list =
+      served.length > 0
+        ? `; it serves ${[...served]
+            .sort()
+            .map((name) => printable(name, 40))
+            .join(', ')}`
+        : ''
     super(
-      `the server at ${address} does not support ${command}${list}. ` +
+      `the server at ${address} does not support ${printable(command, 40)}${list}. ` +
         `Install the plugin that provides ${command} where the server runs.`,
     )
     this.name = 'UnsupportedCommandError'
   }
-}
-
-interface Failure {
-  code: string
-  message: string
-  exitCode: number
 }
 
 /**
@@ -142,6 +148,8 @@ export abstract class ProtocolCommand<T extends typeof Command> extends Command 
   protected partialResult: unknown
   private connection: ClientConnection | undefined
   private worstExitCode = 0
+  /** True while a request has been sent whole and no byte of its answer has been seen. */
+  private silentAfterRequest = false
 
   /** host:port of the server these flags name. */
   protected get address(): string {
@@ -153,13 +161,12 @@ export abstract class ProtocolCommand<T extends typeof Command> extends Command 
     if (this.connection?.usable) return this.connection
     // A peer that broke the protocol is not given a second chance on a new connection.
     const previous = this.connection?.failureReason
-    if (isConnectionError(previous) && previous.kind === 'protocol') throw previous
+    if (isConnectionError(previous) && previous.kind === 'protocol' && !isSizeRefusal(previous)) throw previous
     this.connection?.close()
-    const maxSize = (this.flags as {'max-size'?: number})['max-size'] ?? this.defaultMaxSize
     this.connection = await ClientConnection.connect({
       byteOrder: this.flags['frame-endian'],
       host: this.flags.host,
-      maxSize,
+      maxSize: this.maxSize,
       port: this.flags.port,
       timeoutMs: this.flags.timeout * 1000,
     })
@@ -173,7 +180,28 @@ export abstract class ProtocolCommand<T extends typeof Command> extends Command 
    */
   protected async request(message: ProtocolRequest, options: ProtocolRequestOptions = {}): Promise<Message> {
     const connection = await this.connect()
-    const progress = transferProgress(options.label ?? message.COMMAND, !this.jsonEnabled())
+    const progress = transferProgress(printable(options.label ?? message.COMMAND, 60), !this.jsonEnabled())
+    // Whether the whole request went out and nothing of an answer came back, for the hint after a timeout.
+    const uploadLength = options.fileData?.length ?? 0
+    let uploaded = uploadLength === 0
+    let answered = false
+    const track = () => {
+      this.silentAfterRequest = uploaded && !answered
+    }
+    const observer = {
+      start(total: number) {
+        if (uploaded) answered = true
+        track()
+        progress.start(total)
+      },
+      update(done: number) {
+        if (!uploaded && done === uploadLength) uploaded = true
+        else if (uploaded) answered = true
+        track()
+        progress.update(done)
+      },
+    }
+    track()
     try {
       const response = await connection.request(
         {
@@ -184,8 +212,9 @@ export abstract class ProtocolCommand<T extends typeof Command> extends Command 
           FILE_DATA: null,
           extra: {...message.extra, VERSION: BigInt(PROTOCOL_VERSION)},
         },
-        {fileData: options.fileData, observer: progress, sink: options.sink},
+        {fileData: options.fileData, observer, sink: options.sink},
       )
+      this.silentAfterRequest = false
       if (response.STATUS === 'ERROR' && response.CODE === 'E_UNKNOWN_COMMAND') {
         throw new UnsupportedCommandError(message.COMMAND, response.COMMANDS ?? [], connection.address)
       }
@@ -193,6 +222,50 @@ export abstract class ProtocolCommand<T extends typeof Command> extends Command 
     } finally {
       progress.stop()
     }
+  }
+
+  /**
+   * Runs `perform` for each item still `skipped` (not yet attempted), in order; `perform` sets `ok` (or calls
+   * {@link itemFailed}). When a whole-command failure interrupts an item, that item becomes an error with its
+   * cause and the failure goes on to end the command; items after it stay `skipped`. So a --json `partial`
+   * result never calls an item `ok` that is not complete.
+   */
+  protected async performEach<R extends ItemResult>(
+    results: R[],
+    perform: (result: R) => Promise<void>,
+  ): Promise<void> {
+    this.partialResult ??= {results}
+    for (const result of results) {
+      if (result.status !== 'skipped') continue
+      try {
+        await perform(result)
+      } catch (error) {
+        const failure = this.failureOf(error)
+        if (failure !== undefined) {
+          Object.assign(result, {status: 'error', source: failure.source, code: failure.code, message: failure.message})
+        }
+        throw error
+      }
+    }
+  }
+
+  /**
+   * Marks one item failed, keeps its exit code and prints `LABEL: message` on stderr (not with --json). The
+   * message may come from the server: it is shown through printable().
+   */
+  protected itemFailed(
+    result: ItemResult,
+    label: string,
+    failure: {source: 'local' | 'server' | 'connection'; code: string | null; message: string; exitCode: number},
+  ): void {
+    Object.assign(result, {status: 'error', source: failure.source, code: failure.code, message: failure.message})
+    this.recordExitCode(failure.exitCode)
+    if (!this.jsonEnabled()) process.stderr.write(`${printable(label)}: ${printable(failure.message, 2000)}\n`)
+  }
+
+  /** One line on stdout for a person (not with --json), with any text from the server made printable. */
+  protected say(line: string): void {
+    if (!this.jsonEnabled()) this.log(printable(line, 2000))
   }
 
   /** Keeps the highest exit code seen for the items of this run; it becomes the process's exit code. */
@@ -217,7 +290,14 @@ export abstract class ProtocolCommand<T extends typeof Command> extends Command 
   }
 
   protected override async catch(error: Interfaces.CommandError): Promise<unknown> {
-    const failure = describeFailure(error)
+    const typos = (error as {flags?: unknown}).flags
+    if (Array.isArray(typos) && error.message.startsWith('Nonexistent flag')) {
+      const ctor = this.ctor as T & typeof ProtocolCommand
+      const flags = {...ctor.baseFlags, ...ctor.flags, json: {}}
+      process.stderr.write(unknownFlagLine(this.config.bin, this.id ?? '', typos.map(String), flags) + '\n')
+      this.exit(ExitCode.LOCAL_ERROR)
+    }
+    const failure = this.failureOf(error)
     if (failure === undefined) return super.catch(error)
     if (this.jsonEnabled()) {
       const body: Record<string, unknown> = {error: failure}
@@ -235,26 +315,32 @@ export abstract class ProtocolCommand<T extends typeof Command> extends Command 
     return super.finally(error)
   }
 
-  /** Plain JSON, never coloured, so that JSON.parse accepts it on a terminal too. */
+  /**
+   * Plain JSON, never coloured, so that JSON.parse accepts it on a terminal too; C1 and bidi controls from the
+   * server are escaped as well as C0 (safeJsonStringify).
+   */
   protected override logJson(json: unknown): void {
-    process.stdout.write(JSON.stringify(json, null, 2) + '\n')
+    process.stdout.write(safeJsonStringify(json, 2) + '\n')
+  }
+
+  /** The largest FILE_DATA a response may carry: --max-size when the command has it. */
+  private get maxSize(): number {
+    return (this.flags as {'max-size'?: number})['max-size'] ?? this.defaultMaxSize
+  }
+
+  /** The one line, code and exit code for a failure of ours; undefined for oclif's own. */
+  protected failureOf(error: unknown): Failure | undefined {
+    return describeFailure(error, {
+      byteOrder: this.flags?.['frame-endian'] ?? 'big',
+      hasMaxSizeFlag: (this.flags as {'max-size'?: number} | undefined)?.['max-size'] !== undefined,
+      maxSize: this.flags === undefined ? this.defaultMaxSize : this.maxSize,
+      silentAfterRequest: this.silentAfterRequest,
+    })
   }
 }
 
-/** The one line and exit code for a failure of ours; undefined for oclif's own (parse errors, exits). */
-function describeFailure(error: unknown): Failure | undefined {
-  if (isConnectionError(error)) {
-    return {code: error.code, exitCode: ExitCode.CONNECTION, message: `${error.message} (${error.hint})`}
-  }
-  // By code, not instanceof: a plugin may have been handed another copy of this module.
-  const coded = error as {code?: unknown; exitCode?: unknown}
-  if (error instanceof Error && (coded.code === 'E_USAGE' || coded.code === 'E_UNKNOWN_COMMAND')) {
-    return {code: coded.code, exitCode: Number(coded.exitCode ?? ExitCode.LOCAL_ERROR), message: error.message}
-  }
-  if (isIssError(error)) return {code: error.code, exitCode: ExitCode.LOCAL_ERROR, message: error.message}
-  const system = error as NodeJS.ErrnoException
-  if (error instanceof Error && typeof system.code === 'string' && typeof system.syscall === 'string') {
-    return {code: system.code, exitCode: ExitCode.LOCAL_ERROR, message: error.message}
-  }
-  return undefined
+/** A response refused for its size by this client: the server is fine, a new connection may go on. */
+function isSizeRefusal(error: unknown): boolean {
+  const cause = (error as {cause?: {code?: unknown; message?: unknown}}).cause
+  return cause?.code === 'E_TOO_LARGE' && typeof cause.message === 'string' && !cause.message.startsWith('Frame')
 }

@@ -132,7 +132,8 @@ describe('command plugins, end to end', function () {
         const deleted = await runCli(['delete', 'sunset.PNG', '-p', String(server.port), '--json'], {env})
         expect(deleted.code, deleted.stderr).to.equal(0)
         expect(JSON.parse(deleted.stdout)).to.deep.equal({
-          results: [{name: 'sunset.PNG', status: 'deleted', deleted: 'Sunset.png', code: null, message: null}],
+          // Issue 11 item 11: the documented per-item shape (status ok, source), not an invented "deleted" status.
+          results: [{name: 'sunset.PNG', status: 'ok', deleted: 'Sunset.png', source: null, code: null, message: null}],
         })
 
         const target = path.join(dir, 'out')
@@ -154,7 +155,10 @@ describe('command plugins, end to end', function () {
       expect(uninstall.code, uninstall.stderr).to.equal(0)
       const gone = await runCli(['delete', 'Sunset.png'], {env})
       expect(gone.code).to.not.equal(0)
-      expect(gone.stderr).to.match(/delete Sunset.png is not a iss command/)
+      // Issue 11 item 8: the command word only, not its arguments, and a grammatical line.
+      expect(gone.stderr.trim()).to.equal(
+        "iss: 'delete' is not an iss command; run 'iss help' for the list of commands",
+      )
 
       const restarted = await serve(env, storage)
       try {
