@@ -147,7 +147,7 @@ export function serverRefusalText(details: string): string {
   const match = /^(\w[\w ]*?) is (\d+) bytes, over the limit of (\d+) bytes/u.exec(details)
   if (match === null) return details
   const [, what, size, limit] = match
-  const subject = what === 'Frame' ? 'the request' : what.toLowerCase()
+  const subject = what === 'Frame' ? 'the request' : 'the image'
   return (
     `${subject} is ${humanSize(Number(size))}, over the limit of ${humanSize(Number(limit))} at the server ` +
     '(where the server runs, `iss serve --max-size` raises it)'
