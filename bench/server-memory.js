@@ -10,6 +10,7 @@ const {connect} = require('node:net')
 const {tmpdir} = require('node:os')
 const {join} = require('node:path')
 const {encodeStreamingFrame, encodeFrame} = require('../dist/src/core/protocol/message-writer.js')
+const {pngHead} = require('./lib/files.js')
 
 const sizeArg = process.argv.indexOf('--size-mib')
 const SIZE = (sizeArg > 0 ? Number(process.argv[sizeArg + 1]) : 1024) * 1024 * 1024
@@ -91,9 +92,9 @@ async function put(port) {
   const answer = readFrame(socket)
   socket.write(head)
   const block = Buffer.alloc(CHUNK, 0x5a)
-  // The first block starts with the PNG signature; socket.write keeps a reference, so it is a copy.
+  // The first block starts with a valid PNG head; socket.write keeps a reference, so it is a copy.
   const first = Buffer.from(block)
-  Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]).copy(first)
+  pngHead().copy(first)
   for (let sent = 0; sent < SIZE; sent += CHUNK) {
     const whole = sent === 0 ? first : block
     const part = sent + CHUNK <= SIZE ? whole : whole.subarray(0, SIZE - sent)

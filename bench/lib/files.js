@@ -29,12 +29,17 @@ function tinyPng() {
   return Buffer.concat([PNG_SIGNATURE, chunk('IHDR', ihdr), chunk('IDAT', idat), chunk('IEND', Buffer.alloc(0))])
 }
 
+/** The signature and the IHDR chunk of a 1024 x 1024 RGB PNG: what the server checks of a PNG (33 bytes). */
+function pngHead() {
+  return Buffer.concat([PNG_SIGNATURE, chunk('IHDR', Buffer.from([0, 0, 4, 0, 0, 0, 4, 0, 8, 2, 0, 0, 0]))])
+}
+
 /**
  * A file of `size` bytes that sniffs as PNG: the signature and an IHDR, then incompressible bytes
  * (a random block repeated: generating a fresh GiB of randomness would cost more than the bench).
  */
 function writePngLike(file, size) {
-  const head = Buffer.concat([PNG_SIGNATURE, chunk('IHDR', Buffer.from([0, 0, 4, 0, 0, 0, 4, 0, 8, 2, 0, 0, 0]))])
+  const head = pngHead()
   const block = crypto.randomBytes(8 << 20)
   const fd = fs.openSync(file, 'w')
   try {
@@ -84,4 +89,4 @@ function sameEnds(a, b) {
   return true
 }
 
-module.exports = {freeBytes, sameEnds, seedStore, tinyPng, writePngLike}
+module.exports = {freeBytes, pngHead, sameEnds, seedStore, tinyPng, writePngLike}

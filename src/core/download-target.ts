@@ -22,6 +22,33 @@ export class TargetExistsError extends Error {
   }
 }
 
+/**
+ * Bytes of the target's name kept in its part file's name: with the fixed parts (a dot, `.iss-`, a pid
+ * of up to 10 digits, `-`, 12 hex digits, `.part`: 34 bytes) the part file's name stays within 255
+ * bytes of UTF-8, the limit of ext4, APFS and most others, whatever the target's name. A stored name
+ * may itself be 255 bytes (83 CJK characters + .jpg is 253), so it can never be used whole.
+ */
+export const PART_NAME_PREFIX_BYTES = 100
+
+/** `.NAME.iss-<pid>-<random>.part`, NAME cut to PART_NAME_PREFIX_BYTES of UTF-8 at a character boundary. */
+export function partFileName(targetName: string): string {
+  return `.${truncateUtf8(targetName, PART_NAME_PREFIX_BYTES)}.iss-${process.pid}-${randomBytes(6).toString('hex')}.part`
+}
+
+/** The longest prefix of `text` within `maxBytes` of UTF-8 that ends at a code point boundary. */
+export function truncateUtf8(text: string, maxBytes: number): string {
+  if (Buffer.byteLength(text, 'utf8') <= maxBytes) return text
+  let bytes = 0
+  let end = 0
+  for (const char of text) {
+    const size = Buffer.byteLength(char, 'utf8')
+    if (bytes + size > maxBytes) break
+    bytes += size
+    end += char.length
+  }
+  return text.slice(0, end)
+}
+
 /** Temporary files being written now, removed synchronously if the process is told to stop. */
 const activeParts = new Set<string>()
 
@@ -61,11 +88,7 @@ export class Download {
 
   /** Creates the part file (never an existing one) in the target's folder. */
   static async start(target: string): Promise<Download> {
-    const base = path.basename(target).slice(0, 100)
-    const partPath = path.join(
-      path.dirname(target),
-      `.${base}.iss-${process.pid}-${randomBytes(6).toString('hex')}.part`,
-    )
+    const partPath = path.join(path.dirname(target), partFileName(path.basename(target)))
     const handle = await open(partPath, 'wx', 0o666)
     activeParts.add(partPath)
     return new Download(target, partPath, handle)

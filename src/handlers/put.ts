@@ -25,7 +25,7 @@ export default class PutHandler implements CommandHandler {
     const {upload} = request
     if (!upload || upload.bytesWritten === 0) throw errors.empty(name)
     const family = familyOf(name)!
-    if (!matchesFamily(upload.head(), family)) throw errors.contentMismatch(name, family)
+    if (!matchesFamily(upload.head(), family, upload.bytesWritten)) throw errors.contentMismatch(name, family)
     const stored = await upload.commit(name)
     return {filename: stored.name, details: `File '${stored.name}' stored on server (${stored.size} bytes)`}
   }

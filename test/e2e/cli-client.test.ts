@@ -108,7 +108,7 @@ describe('iss client commands', () => {
       const result = await runCli([
         'put',
         file('json1.png', data),
-        file('ZEBRA.PNG', pngBytes(10)),
+        file('ZEBRA.PNG', pngBytes(40)),
         '--json',
         ...connection,
       ])
@@ -130,7 +130,7 @@ describe('iss client commands', () => {
             name: 'ZEBRA.PNG',
             status: 'error',
             source: 'server',
-            bytes: 10,
+            bytes: 40,
             code: 'E_DUPLICATE',
             message: parsed.results[1].message,
           },

@@ -5,6 +5,8 @@ import os from 'node:os'
 import path from 'node:path'
 import readline from 'node:readline'
 
+import {jpegHead, pngHead} from '../fixtures/images.js'
+
 /** The repository root, found from this file whether it runs from test/ (tsx) or dist/test/ (compiled). */
 export const ROOT = (() => {
   let dir = __dirname
@@ -81,17 +83,17 @@ export function removeDir(dir: string): void {
   rmSync(dir, {force: true, recursive: true})
 }
 
-/** Bytes that pass the local checks: the PNG signature, then random data. */
+/** Bytes that pass the local checks: the PNG signature and IHDR chunk, then random data. */
 export function pngBytes(size: number): Buffer {
   const data = randomBytes(size)
-  Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]).copy(data)
+  pngHead().copy(data)
   return data
 }
 
-/** JPEG start-of-image, then random data. */
+/** JPEG start-of-image and a JFIF segment, then random data. */
 export function jpegBytes(size: number): Buffer {
   const data = randomBytes(size)
-  Buffer.from([0xff, 0xd8, 0xff, 0xe0]).copy(data)
+  jpegHead().copy(data)
   return data
 }
 

@@ -5,6 +5,7 @@ import path from 'node:path'
 
 import {encodeFrame, encodeStreamingFrame} from '../../src/core/protocol/message-writer.js'
 import {collect, removeDir, runCli, spawnCli, tempDir} from '../e2e/cli-harness.js'
+import {pngImage} from '../fixtures/images.js'
 
 /** What the fake server does once a request has arrived on a connection. */
 type Behaviour = (socket: net.Socket) => void
@@ -34,7 +35,7 @@ function okResponse(filename: string | null, data: Buffer | null) {
   return encodeFrame({COMMAND: 'GET', STATUS: 'OK', DETAILS: null, FILENAME: filename, FILE_DATA: data})
 }
 
-const PNG = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.alloc(2000, 7)])
+const PNG = pngImage(2000)
 
 describe('iss get against a hostile server', function () {
   this.timeout(60_000)

@@ -6,6 +6,7 @@ import {readdirSync, readFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {encodeFrame} from '../../src/core/protocol/message-writer.js'
+import {pngHead} from '../fixtures/images.js'
 import {RawClient, request, type RunningServer, startServer} from './server-harness.js'
 
 const MiB = 1024 * 1024
@@ -16,7 +17,7 @@ function sha256(data: Buffer): string {
 
 function image(size: number): Buffer {
   const data = randomBytes(size)
-  Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]).copy(data)
+  pngHead().copy(data)
   return data
 }
 

@@ -15,6 +15,7 @@ import {
   tempDir,
   type RunningServer as CliServer,
 } from '../e2e/cli-harness.js'
+import {pngHead} from '../fixtures/images.js'
 import {eventually, RawClient, request, roundTrip, startServer} from './server-harness.js'
 
 /** Rounds of the server kill loop: 20 in npm test, ISS_CRASH_ROUNDS=100 for the long mode. */
@@ -38,7 +39,7 @@ function tempFiles(storage: string): string[] {
 /** PNG signature, then random bytes (random so that a mix-up of two files cannot pass a hash check). */
 function image(size: number): Buffer {
   const data = randomBytes(size)
-  Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]).copy(data)
+  pngHead().copy(data)
   return data
 }
 

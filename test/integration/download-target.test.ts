@@ -2,7 +2,15 @@ import {expect} from 'chai'
 import {readdirSync, readFileSync, utimesSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 
-import {Download, STALE_PART_MS, sweepStaleParts, TargetExistsError} from '../../src/core/download-target.js'
+import {
+  Download,
+  partFileName,
+  STALE_PART_MS,
+  sweepStaleParts,
+  TargetExistsError,
+  truncateUtf8,
+} from '../../src/core/download-target.js'
+import {MAX_NAME_BYTES, validateImageName} from '../../src/core/images/names.js'
 import {removeDir, tempDir} from '../e2e/cli-harness.js'
 
 describe('Download (temporary file beside the target)', () => {
@@ -67,5 +75,47 @@ describe('Download (temporary file beside the target)', () => {
     const removed = await sweepStaleParts(dir)
     expect(removed.sort()).to.deep.equal([dead, old].sort())
     expect(readdirSync(dir).sort()).to.deep.equal(['.hidden.part', fresh, 'keep.png'].sort())
+  })
+
+  describe('part file names stay within 255 bytes of UTF-8', () => {
+    // 83 CJK characters (3 bytes each) + .jpg: 253 bytes, a name PUT accepts.
+    const cjk = '\u{65E5}'.repeat(83) + '.jpg'
+    // 62 four-byte emoji + .png: 252 bytes; a cut inside a surrogate pair would be a broken name.
+    const emoji = '\u{1F431}'.repeat(62) + '.png'
+
+    it('the longest stored names make part file names within the limit', () => {
+      for (const name of [cjk, emoji, 'a'.repeat(251) + '.png', '\u{E9}'.repeat(125) + 'a.png']) {
+        expect(validateImageName(name)).to.equal(name)
+        const part = partFileName(name)
+        expect(Buffer.byteLength(part), part).to.be.at.most(MAX_NAME_BYTES)
+        expect(part).to.match(/^\..*\.iss-\d+-[\da-f]+\.part$/)
+        expect(/\p{Cs}/u.test(part)).to.equal(false)
+      }
+    })
+
+    it('downloads to a 253-byte CJK name (no ENAMETOOLONG) and publishes it', async () => {
+      expect(Buffer.byteLength(cjk)).to.equal(253)
+      const target = path.join(dir, cjk)
+      const download = await Download.start(target)
+      await download.sink.write(Buffer.from('data'))
+      const [part] = readdirSync(dir)
+      expect(part.startsWith('.\u{65E5}')).to.equal(true)
+      await download.publish(false)
+      expect(readdirSync(dir)).to.deep.equal([cjk])
+      expect(readFileSync(target, 'utf8')).to.equal('data')
+    })
+
+    it('sweeps an abandoned part file of a long name', async () => {
+      const part = partFileName(emoji).replace(`-${process.pid}-`, '-999999999-')
+      writeFileSync(path.join(dir, part), 'x')
+      expect(await sweepStaleParts(dir)).to.deep.equal([part])
+    })
+
+    it('truncateUtf8 cuts at a code point boundary within the budget', () => {
+      expect(truncateUtf8('abc', 10)).to.equal('abc')
+      expect(truncateUtf8('\u{65E5}\u{672C}', 5)).to.equal('\u{65E5}')
+      expect(truncateUtf8('\u{1F431}\u{1F431}', 7)).to.equal('\u{1F431}')
+      expect(truncateUtf8('\u{1F431}', 3)).to.equal('')
+    })
   })
 })

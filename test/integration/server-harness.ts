@@ -13,6 +13,7 @@ import {MessageReader, type ReaderEvent} from '../../src/core/protocol/message-r
 import {encodeFrame, type OutgoingMessage} from '../../src/core/protocol/message-writer.js'
 import type {PickleValue} from '../../src/core/protocol/values.js'
 import {createIssServer, type IssServer} from '../../src/core/server-app.js'
+import {jpegImage, pngImage} from '../fixtures/images.js'
 
 /** The repository root, whether the tests run from test/ (tsx) or dist/test/ (compiled). */
 export const REPO_ROOT = (() => {
@@ -91,19 +92,14 @@ export async function startServer(
   }
 }
 
-/** A PNG as far as sniffing is concerned: the signature, then `size - 8` bytes of a pattern. */
+/** A PNG as far as the content checks are concerned: signature and IHDR chunk, then a pattern. */
 export function png(size = 1000, seed = 1): Buffer {
-  const data = Buffer.alloc(size)
-  for (let i = 0; i < size; i++) data[i] = (i * 31 + seed * 17) & 0xff
-  Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]).copy(data)
-  return data
+  return pngImage(size, seed)
 }
 
-/** A JPEG as far as sniffing is concerned. */
+/** A JPEG as far as the content checks are concerned: SOI and a JFIF segment, then a pattern. */
 export function jpeg(size = 1000, seed = 2): Buffer {
-  const data = png(size, seed)
-  Buffer.from([0xff, 0xd8, 0xff, 0xe0]).copy(data)
-  return data
+  return jpegImage(size, seed)
 }
 
 /** A seed request; `version` adds VERSION = 1 as iss clients do. */

@@ -18,7 +18,7 @@ export interface Upload {
   readonly sink: Writable
   /** Bytes written to the sink so far. */
   readonly bytesWritten: number
-  /** The first bytes written (up to 16), for content sniffing. */
+  /** The first bytes written (up to SNIFF_BYTES, 33), for content sniffing. */
   head(): Buffer
   /**
    * Flushes, makes the data durable and publishes it under `name` without ever replacing an

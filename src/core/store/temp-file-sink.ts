@@ -2,11 +2,12 @@ import type {FileHandle} from 'node:fs/promises'
 import {Writable} from 'node:stream'
 
 import {errors, ErrorCode, IssError} from '../errors.js'
+import {SNIFF_BYTES} from '../images/sniff.js'
 import {writeAll} from '../write-all.js'
 import type {Reservation} from './space-ledger.js'
 
-/** How many leading bytes a sink keeps for content sniffing. */
-export const HEAD_BYTES = 16
+/** How many leading bytes a sink keeps for content sniffing (a PNG's signature and IHDR chunk). */
+export const HEAD_BYTES = SNIFF_BYTES
 
 /**
  * Once an upload writes beyond its reservation, checks of the free-space floor come after half the
