@@ -21,6 +21,7 @@ import {ErrorCode, isIssError} from '../../src/core/errors.js'
 import {FsStore, StoreLockedError, TEMP_DIR} from '../../src/core/store/fs-store.js'
 import type {Upload} from '../../src/core/store/store.js'
 import {LOCK_FILE, processStartTime} from '../../src/core/store/store-lock.js'
+import {HEAD_BYTES} from '../../src/core/store/temp-file-sink.js'
 import {codeOf} from '../support/error-code.js'
 
 const PNG = Buffer.from('89504e470d0a1a0a', 'hex')
@@ -155,7 +156,7 @@ describe('FsStore', function () {
       const upload = await store.spool(data.length)
       await fill(upload, data)
       expect(upload.bytesWritten).to.equal(data.length)
-      expect(upload.head()).to.deep.equal(data.subarray(0, 16))
+      expect(upload.head()).to.deep.equal(data.subarray(0, HEAD_BYTES))
       const stored = await upload.commit('Photo.PNG')
       expect(stored.name).to.equal('Photo.PNG')
       expect(stored.size).to.equal(data.length)

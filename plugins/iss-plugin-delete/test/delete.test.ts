@@ -8,7 +8,11 @@ import {ClientConnection, type Message} from 'image-sharing-service'
 import {startTestServer, type TestServer} from 'image-sharing-service/testing'
 
 const PLUGIN_ROOT = join(__dirname, '..', '..')
-const PNG = Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'), Buffer.from('the rest of a small png')])
+// The PNG signature and the IHDR chunk of a 1 x 1 RGB image (what the server checks), then filler.
+const PNG = Buffer.concat([
+  Buffer.from('89504e470d0a1a0a0000000d4948445200000001000000010802000000907753de', 'hex'),
+  Buffer.from('the rest of a small png'),
+])
 
 describe('iss-plugin-delete: the DELETE handler on a real server', () => {
   let server: TestServer
@@ -71,7 +75,9 @@ describe('iss-plugin-delete: the DELETE handler on a real server', () => {
   })
 
   it('serves a Python client written from the seed: COMMAND DELETE gets OK with the five seed keys', async () => {
-    expect((await send('PUT', 'dog.jpg', Buffer.from('ffd8ffe000104a464946', 'hex'))).STATUS).to.equal('OK')
+    // SOI and a complete JFIF APP0 segment: what the server checks of a JPEG.
+    const jpeg = Buffer.from('ffd8ffe000104a46494600010100000100010000', 'hex')
+    expect((await send('PUT', 'dog.jpg', jpeg)).STATUS).to.equal('OK')
     const script = `
 import pickle, socket, struct, sys
 s = socket.create_connection(('127.0.0.1', int(sys.argv[1])))
