@@ -163,7 +163,8 @@ async function checkLocalFile(file: string, rename: string | undefined): Promise
     if (family === null) return fail('E_UNSUPPORTED_TYPE', 'not a .jpg, .jpeg or .png name')
     const buffer = Buffer.alloc(SNIFF_BYTES)
     const {bytesRead} = await handle.read(buffer, 0, SNIFF_BYTES, 0)
-    if (!matchesFamily(buffer.subarray(0, bytesRead), family, stats.size)) return fail('E_CONTENT_MISMATCH', `not ${family} data`)
+    if (!matchesFamily(buffer.subarray(0, bytesRead), family, stats.size))
+      return fail('E_CONTENT_MISMATCH', `not ${family} data`)
 
     result.bytes = stats.size
     return {result, snapshot: {size: stats.size, mtimeMs: stats.mtimeMs}}
