@@ -98,6 +98,12 @@ function runOclif() {
   const oclif = require('@oclif/core')
   if (engineCheck === undefined) delete process.env.OCLIF_DISABLE_ENGINE_WARNING
   else process.env.OCLIF_DISABLE_ENGINE_WARNING = engineCheck
+  // A broken plugin: one line naming it and how to remove it, not a require stack on every command. Plugins
+  // run compiled: no TypeScript lookup (and no "Could not find typescript" line) for a linked plugin.
+  require('../dist/src/core/plugin-problems.js').reportPluginProblems()
+  if (oclif.settings.enableAutoTranspile === undefined && process.env.NODE_ENV !== 'development') {
+    oclif.settings.enableAutoTranspile = false
+  }
   // Installed after oclif has loaded, so that its hundred modules do not pass through the resolve hook; plugin
   // code, the only code that needs it, loads later.
   require('../dist/src/core/host-resolution.js').installHostResolution()
