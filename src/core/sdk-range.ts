@@ -13,38 +13,51 @@ export interface SdkPlugin {
   readonly pjson: {readonly iss?: unknown}
 }
 
+/** Why a plugin cannot run on this host: what is wrong, naming both versions, and what the plugin needs. */
+export interface SdkMismatch {
+  readonly problem: string
+  /** What a fixed plugin would declare or be built for. */
+  readonly needs: string
+}
+
 /**
- * Why `plugin` cannot run on this host, as one line naming both versions and the command that
- * removes it; null when it can (or when it declares nothing for iss). A plugin declares the semver
- * range of SDK versions it supports as `"iss": {"sdk": "^2.0.0"}`.
+ * Why `plugin` cannot run on this host; null when it can, or when it declares nothing for iss. A
+ * plugin declares the semver range of SDK versions it supports as `"iss": {"sdk": "^2.0.0"}`; the
+ * SDK 1 key `"sdkApi"` is refused as built for SDK 1.
  */
-export function sdkRefusal(plugin: SdkPlugin, bin = 'iss'): string | null {
+export function sdkMismatch(plugin: SdkPlugin): SdkMismatch | null {
   const iss = plugin.pjson.iss
   if (iss === undefined || typeof iss !== 'object' || iss === null) return null
   const {sdk, sdkApi} = iss as {sdk?: unknown; sdkApi?: unknown}
-  const remove = `remove it with: ${bin} plugins uninstall ${plugin.name}`
+  const needs = `a version of the plugin that declares "iss": {"sdk": "^${SDK_VERSION}"}`
   if (sdk === undefined && sdkApi !== undefined) {
-    return (
-      `Plugin '${plugin.name}' was built for iss SDK ${JSON.stringify(sdkApi)} (it declares "sdkApi"), but this iss implements ` +
-      `SDK ${SDK_VERSION}; a plugin for it declares "iss": {"sdk": "^${SDK_VERSION}"}. Update the plugin or ${remove}`
-    )
+    return {
+      problem:
+        `Plugin '${plugin.name}' was built for iss SDK ${JSON.stringify(sdkApi)} (it declares "sdkApi"), ` +
+        `but this iss implements SDK ${SDK_VERSION}`,
+      needs,
+    }
   }
 
   if (typeof sdk !== 'string' || validRange(sdk) === null) {
     const shown =
       sdk === undefined ? 'no SDK range' : `the SDK range ${JSON.stringify(sdk)}, which is not a semver range`
-    return (
-      `Plugin '${plugin.name}' declares ${shown}; this iss implements SDK ${SDK_VERSION} and needs ` +
-      `"iss": {"sdk": "^${SDK_VERSION}"} or another range that includes it. Fix the plugin or ${remove}`
-    )
+    return {problem: `Plugin '${plugin.name}' declares ${shown}; this iss implements SDK ${SDK_VERSION}`, needs}
   }
 
   if (!satisfies(SDK_VERSION, sdk)) {
-    return (
-      `Plugin '${plugin.name}' supports iss SDK ${sdk}, but this iss implements SDK ${SDK_VERSION}; ` +
-      `install a version of the plugin built for SDK ${SDK_VERSION} or ${remove}`
-    )
+    return {
+      problem: `Plugin '${plugin.name}' supports iss SDK ${sdk}, but this iss implements SDK ${SDK_VERSION}`,
+      needs,
+    }
   }
 
   return null
+}
+
+/** The one line `iss serve` prints when it skips `plugin`, or null when the plugin can run. */
+export function sdkRefusal(plugin: SdkPlugin, bin = 'iss'): string | null {
+  const mismatch = sdkMismatch(plugin)
+  if (mismatch === null) return null
+  return `${mismatch.problem}; install ${mismatch.needs}, or remove it with: ${bin} plugins uninstall ${plugin.name}`
 }
