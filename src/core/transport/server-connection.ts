@@ -1,5 +1,4 @@
 import type {Socket} from 'node:net'
-import type {Writable} from 'node:stream'
 
 import {ErrorCode, IssError, isIssError} from '../errors.js'
 import {FIRST_BYTES, type ForeignStart, foreignStart, foreignStartMessage} from '../protocol/first-bytes.js'
@@ -8,54 +7,13 @@ import type {Message} from '../protocol/message.js'
 import {MessageReader, type ReaderEvent} from '../protocol/message-reader.js'
 import type {PickleDict} from '../protocol/values.js'
 import type {FailedRequest, Reply} from '../reply.js'
-import {ConnectionClock, type ClockLimits} from './connection-clock.js'
+import {ConnectionClock} from './connection-clock.js'
+import type {ConnectionHooks, ConnectionLimits} from './exchange.js'
 import {ReplyWriter} from './reply-writer.js'
+import {type Current, entryOf, fresh} from './request-record.js'
 import {SinkFeeder} from './sink-feeder.js'
 
-/** A handler's decision on a request head: where FILE_DATA goes (null: discard it unstored), or why it is refused. */
-export type HeadDecision = {readonly sink: Writable | null} | {readonly refusal: unknown}
-
-/**
- * One request on its way through the server, as the transport drives it: the head first (when
- * FILE_DATA streams), then the whole message. The transport knows nothing of images or stores.
- */
-export interface RequestExchange {
-  /** FILE_DATA is about to stream; `head` holds every key decoded before it, `sizeHint` bounds its size in bytes. */
-  head(head: PickleDict, sizeHint: number): Promise<HeadDecision>
-  /** The message is complete, and every FILE_DATA byte has reached the sink `head` named. */
-  complete(message: Message): Promise<Reply>
-  /** The request is over (answered, refused or cut off): release whatever it holds. Safe to call twice. */
-  dispose(): Promise<void>
-}
-
-/** One answered request, for the log. */
-export interface CompletedRequest {
-  readonly peer: string
-  readonly command: string | null
-  readonly filename: string | null
-  /** FILE_DATA bytes received (PUT) or sent (GET). */
-  readonly bytes: number
-  readonly durationMs: number
-  readonly status: 'OK' | 'ERROR' | 'ABORTED'
-  readonly code: string | null
-}
-
-/** What the server gives each connection. */
-export interface ConnectionHooks {
-  /** Starts one request's way through the server. */
-  open(peer: string, signal: AbortSignal): RequestExchange
-  errorReply(error: unknown, request: FailedRequest): Reply
-  onRequestDone?(request: CompletedRequest): void
-}
-
-/** Limits of one connection. Sizes in bytes, times in ms. */
-export interface ConnectionLimits extends ClockLimits {
-  readonly maxFrameBytes: number
-  /** Largest FILE_DATA. */
-  readonly maxStreamBytes: number
-  /** After a fatal answer, how long to keep discarding what the peer still sends before closing. */
-  readonly lingerMs: number
-}
+export type {CompletedRequest, ConnectionHooks, ConnectionLimits, HeadDecision, RequestExchange} from './exchange.js'
 
 /**
  * A refusal of a request head whose FILE_DATA is announced at most this long waits for the end of
@@ -80,21 +38,6 @@ export function guessByteOrder(header: Buffer): ByteOrder {
 export function peerOf(socket: Socket): string {
   const address = socket.remoteAddress ?? 'unknown'
   return `${address.includes(':') ? `[${address}]` : address}:${socket.remotePort ?? 0}`
-}
-
-/** The request in progress: what is known of it, where its FILE_DATA goes, whether it has been answered. */
-interface Current {
-  exchange: RequestExchange | null
-  command: string | null
-  filename: string | null
-  versioned: boolean
-  feeder: SinkFeeder | null
-  /** Answered before its frame ended (refused on its head): the rest of the frame is discarded. */
-  answered: boolean
-  /** Refused on its head, to be answered when its short frame ends; the rest of the frame is discarded. */
-  refusal: {readonly error: unknown} | null
-  bytes: number
-  start: number
 }
 
 /**
@@ -123,6 +66,8 @@ export class ServerConnection {
   private current: Current = fresh()
   private lingerTimer: NodeJS.Timeout | null = null
   private lingerBudget = 0
+  /** Bytes the socket has handed to the kernel, over the connection's life. */
+  private bytesSent = 0
   private readonly closeListeners: Array<() => void> = []
 
   constructor(
@@ -157,6 +102,7 @@ export class ServerConnection {
       socket,
       (bytes) => {
         this.clock.moved(bytes)
+        this.bytesSent += bytes
       },
       async (promise) => this.clock.own(promise),
     )
@@ -460,17 +406,19 @@ export class ServerConnection {
   /** Sends a reply and logs the request; the request's record is then reset for the next one. */
   private async answer(reply: Reply, request: Current = this.current, byteOrder = this.byteOrder()): Promise<void> {
     if (reply.fileData !== null) this.clock.allow(reply.fileData.length)
+    const sentBefore = this.bytesSent
+    request.replying = true
     const sent = await this.writer.send(reply, byteOrder)
     const isDownload = reply.fileData !== null
-    this.hooks.onRequestDone?.({
-      peer: this.peer,
-      command: request.command,
-      filename: request.filename,
-      bytes: isDownload ? sent.fileDataBytes : request.bytes,
-      durationMs: performance.now() - request.start,
-      status: sent.complete ? reply.status : 'ABORTED',
-      code: reply.code,
-    })
+    // An aborted answer is logged with what actually left, frame bytes included.
+    const downloaded = sent.complete ? sent.fileDataBytes : this.bytesSent - sentBefore
+    this.hooks.onRequestDone?.(
+      entryOf(this.peer, request, {
+        status: sent.complete ? reply.status : 'ABORTED',
+        code: reply.code,
+        bytes: isDownload ? downloaded : request.bytes,
+      }),
+    )
     if (this.current === request && !request.answered) this.current = fresh()
     if (!sent.complete) this.destroy()
   }
@@ -514,15 +462,7 @@ export class ServerConnection {
   }
 
   private report(reply: Reply): void {
-    this.hooks.onRequestDone?.({
-      peer: this.peer,
-      command: this.current.command,
-      filename: this.current.filename,
-      bytes: this.current.bytes,
-      durationMs: performance.now() - this.current.start,
-      status: reply.status,
-      code: reply.code,
-    })
+    this.hooks.onRequestDone?.(entryOf(this.peer, this.current, reply))
   }
 
   // ---- request lifetime and closing
@@ -574,6 +514,13 @@ export class ServerConnection {
 
   private onClosed(): void {
     if (this.state === 'closed') return
+    // A request cut off before its answer (the peer left mid-upload) is logged for what it was.
+    const isCutOff =
+      this.state === 'open' && this.clock.requestActive && !this.current.answered && !this.current.replying
+    if (isCutOff && (this.current.command !== null || this.current.bytes > 0)) {
+      this.hooks.onRequestDone?.(entryOf(this.peer, this.current, {status: 'ABORTED', code: null}))
+    }
+
     this.state = 'closed'
     this.clock.stop()
     if (this.lingerTimer) clearTimeout(this.lingerTimer)
@@ -581,19 +528,5 @@ export class ServerConnection {
     void this.current.exchange?.dispose()
     this.queue.length = 0
     for (const listener of this.closeListeners.splice(0)) listener()
-  }
-}
-
-function fresh(): Current {
-  return {
-    exchange: null,
-    command: null,
-    filename: null,
-    versioned: false,
-    feeder: null,
-    answered: false,
-    refusal: null,
-    bytes: 0,
-    start: performance.now(),
   }
 }
