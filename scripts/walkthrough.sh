@@ -56,8 +56,12 @@ start_server() {
   done
   return 1
 }
-stop_server() {
+stop_server() { # SIGTERM to npm and iss serve alike (their process group), then wait for both to be gone
   kill -TERM -- "-$server_pid" 2>/dev/null
+  for _ in $(seq 1 100); do
+    kill -0 -- "-$server_pid" 2>/dev/null || break
+    sleep 0.2
+  done
   wait "$server_pid" 2>/dev/null
   server_pid=
 }
@@ -68,8 +72,8 @@ else fail 'npm start' "$(cat "$work/server.log")"; fi
 if grep -qi 'update available' "$work/server.log"; then fail 'npm start shows an oclif update notice' "$(cat "$work/server.log")"
 else pass 'npm start shows no update notice'; fi
 
-# A JPEG by its first bytes, as `iss put` checks.
-node -e 'const b=require("crypto").randomBytes(50000);b.set([0xff,0xd8,0xff,0xe0]);require("fs").writeFileSync("cat.jpg",b)'
+# A JPEG as far as `iss put` checks: start of image, then a complete JFIF APP0 segment, then data.
+node -e 'const b=require("crypto").randomBytes(50000);b.set([0xff,0xd8,0xff,0xe0,0,16,0x4a,0x46,0x49,0x46,0,1,1,0,0,1,0,1,0,0]);require("fs").writeFileSync("cat.jpg",b)'
 
 run() { # run LABEL COMMAND... : passes when the command exits 0
   local label=$1; shift
