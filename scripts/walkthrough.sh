@@ -6,13 +6,21 @@
 # Needs git, npm and network access to the npm registry npm is configured with (npm ci, npm install -g).
 set -uo pipefail
 
+main() {
 repo=${1:-$(git -C "$(dirname "$0")/.." rev-parse --show-toplevel)}
 work=$(mktemp -d "${TMPDIR:-/tmp}/iss-walkthrough-XXXXXX")
 server_pid=
 failures=0
 
+# The process and its descendants, by PID (npm runs the start script in a process group of its own).
+tree() {
+  local child
+  echo "$1"
+  for child in $(pgrep -P "$1"); do tree "$child"; done
+}
+
 cleanup() {
-  [[ -n $server_pid ]] && kill -TERM -- "-$server_pid" 2>/dev/null
+  [[ -n $server_pid ]] && stop_server
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -47,7 +55,7 @@ if [[ $engine -eq 0 ]]; then pass "npm ci prints no EBADENGINE lines ($(wc -l <<
 else fail "npm ci printed $engine EBADENGINE lines" "$out"; fi
 
 start_server() {
-  setsid npm start -- --port "$port" >"$work/server.log" 2>&1 &
+  npm start -- --port "$port" >"$work/server.log" 2>&1 &
   server_pid=$!
   for _ in $(seq 1 120); do
     grep -q 'listening on' "$work/server.log" && return 0
@@ -56,10 +64,12 @@ start_server() {
   done
   return 1
 }
-stop_server() { # SIGTERM to npm and iss serve alike (their process group), then wait for both to be gone
-  kill -TERM -- "-$server_pid" 2>/dev/null
+stop_server() { # SIGTERM to npm and iss serve alike, as Ctrl-C would, then wait until all are gone
+  local pids
+  pids=$(tree "$server_pid")
+  kill -TERM $pids 2>/dev/null
   for _ in $(seq 1 100); do
-    kill -0 -- "-$server_pid" 2>/dev/null || break
+    kill -0 $pids 2>/dev/null || break
     sleep 0.2
   done
   wait "$server_pid" 2>/dev/null
@@ -135,3 +145,7 @@ else fail 'the global iss on Node 22' "$out"; fi
 
 echo "$failures failure(s)"
 exit "$failures"
+}
+
+main "$@"
+exit
