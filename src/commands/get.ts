@@ -2,7 +2,8 @@ import {Args, Flags} from '@oclif/core'
 import {lstat, stat} from 'node:fs/promises'
 import path from 'node:path'
 
-import {formatByteSize, parseByteSize} from '../core/byte-size.js'
+import {formatByteSize} from '../core/byte-size.js'
+import {sizeFlag} from '../core/size-flag.js'
 import {DEFAULT_MAX_SIZE} from '../core/config.js'
 import {Download, removePartsOnSignal, sweepStaleParts, TargetExistsError} from '../core/download-target.js'
 import {identityKey, validateImageName} from '../core/images/names.js'
@@ -53,23 +54,11 @@ export default class Get extends ProtocolCommand<typeof Get> {
       summary: 'Folder to download into, or a file name when downloading one image. Default: the current folder.',
     }),
     force: Flags.boolean({char: 'f', default: false, summary: 'Replace existing files.'}),
-    'max-size': Flags.custom<number>({
+    'max-size': sizeFlag({min: 1})({
       default: DEFAULT_MAX_SIZE,
       defaultHelp: async () => formatByteSize(DEFAULT_MAX_SIZE),
-      async parse(input) {
-        // oclif exits 1 on a flag's parse error unless the error says otherwise; a usage error is 2.
-        const usage = (message: string) => Object.assign(new Error(message), {oclif: {exit: ExitCode.LOCAL_ERROR}})
-        let bytes: number
-        try {
-          bytes = parseByteSize(input)
-        } catch (error) {
-          throw usage((error as Error).message)
-        }
-        if (bytes < 1) throw usage('--max-size must be at least 1 byte')
-        return bytes
-      },
       summary: 'Largest image accepted (bytes, or 256MiB, 1GiB...); a larger answer is refused as it is announced.',
-    })(),
+    }),
   }
 
   static override strict = false

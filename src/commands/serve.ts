@@ -2,7 +2,8 @@ import {Command, Flags, type Interfaces} from '@oclif/core'
 import {isIP} from 'node:net'
 import {join} from 'node:path'
 
-import {formatByteSize, parseByteSize} from '../core/byte-size.js'
+import {formatByteSize} from '../core/byte-size.js'
+import {sizeFlag} from '../core/size-flag.js'
 import {
   DEFAULT_IDLE_TIMEOUT_MS,
   DEFAULT_MAX_CONNECTIONS,
@@ -24,15 +25,7 @@ import type {IssServer} from '../core/server-app.js'
 const EXIT_LOCAL = 2
 const EXIT_START = 3
 
-const size = Flags.custom<number>({
-  async parse(input) {
-    try {
-      return parseByteSize(input)
-    } catch (error) {
-      throw Object.assign(new Error((error as Error).message), {oclif: {exit: EXIT_LOCAL}})
-    }
-  },
-})
+const size = sizeFlag()
 
 /** True for addresses only this machine can reach. */
 export function isLoopback(host: string): boolean {

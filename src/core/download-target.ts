@@ -1,9 +1,10 @@
 import {randomBytes} from 'node:crypto'
 import fs from 'node:fs'
-import {lstat, open, readdir, rename, unlink, link, type FileHandle} from 'node:fs/promises'
+import {lstat, open, readdir, rename, unlink, type FileHandle} from 'node:fs/promises'
 import path from 'node:path'
 
 import type {FileDataSink} from './transport/client-connection.js'
+import {publishWithoutReplacing} from './publish-no-replace.js'
 import {writeAll} from './write-all.js'
 
 /** A part file untouched for this long is abandoned, whatever its writer's pid says (pids get reused). */
@@ -179,25 +180,7 @@ export class Download {
 }
 
 async function publishNoReplace(from: string, to: string): Promise<void> {
-  try {
-    // link fails with EEXIST rather than replace a file created meanwhile; rename would replace it.
-    await link(from, to)
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code
-    if (code === 'EEXIST') throw new TargetExistsError(to)
-    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'ENOSYS') throw error
-    // A filesystem without hard links: check, then rename (a small window, the best it allows).
-    if (await exists(to)) throw new TargetExistsError(to)
-    await rename(from, to)
-    return
-  }
-  await unlink(from)
-}
-
-async function exists(file: string): Promise<boolean> {
-  return lstat(file)
-    .then(() => true)
-    .catch(() => false)
+  if (!(await publishWithoutReplacing(from, to))) throw new TargetExistsError(to)
 }
 
 function syncDirectory(directory: string): void {

@@ -60,8 +60,40 @@ export const ERROR_CODE_SUMMARY: Readonly<Record<ErrorCodeValue, string>> = {
   E_INTERNAL: 'an unexpected server-side failure',
 }
 
+/**
+ * The codes whose ERROR can end a connection: the server closes after answering a fatal one (its
+ * byte stream is out of step, or it gives the slot up), and a client that reads one of them in CODE
+ * (or an ERROR that echoes no COMMAND: the frame was not read as a request) opens a new connection
+ * for its next request. One notion for both ends: a fatal IssError always carries one of these.
+ */
+export const CLOSING_CODES: ReadonlySet<string> = new Set<ErrorCodeValue>([
+  ErrorCode.BUSY,
+  ErrorCode.MALFORMED,
+  ErrorCode.SHUTTING_DOWN,
+  ErrorCode.TIMEOUT,
+  ErrorCode.TOO_LARGE,
+])
+
+/** Codes that close the connection every time, whatever the instance says. */
+const ALWAYS_CLOSING: ReadonlySet<string> = new Set<ErrorCodeValue>([
+  ErrorCode.BUSY,
+  ErrorCode.SHUTTING_DOWN,
+  ErrorCode.TIMEOUT,
+])
+
+/** The client's reading of an ERROR answer: true when the server is closing the connection after it. */
+export function answerClosesConnection(answer: {
+  readonly CODE: string | null
+  readonly COMMAND: string | null
+}): boolean {
+  return answer.COMMAND === null || CLOSING_CODES.has(answer.CODE ?? '')
+}
+
 export interface IssErrorOptions {
-  /** After answering, the connection cannot continue (the byte stream is out of step). */
+  /**
+   * After answering, the connection cannot continue (the byte stream is out of step). Honoured
+   * only for {@link CLOSING_CODES}; E_BUSY, E_SHUTTING_DOWN and E_TIMEOUT are always fatal.
+   */
   fatal?: boolean
   /** Extra response keys for VERSION requests, e.g. COMMANDS with E_UNKNOWN_COMMAND. */
   extra?: Record<string, unknown>
@@ -81,7 +113,8 @@ export class IssError extends Error {
     super(message, options.cause === undefined ? undefined : {cause: options.cause})
     this.name = 'IssError'
     this.code = code
-    this.fatal = options.fatal ?? false
+    // Only a closing code may close: the client judges by the code, so the two ends never disagree.
+    this.fatal = (options.fatal ?? ALWAYS_CLOSING.has(code)) && CLOSING_CODES.has(code)
     this.extra = options.extra ?? {}
   }
 }

@@ -1,6 +1,6 @@
 import {randomBytes} from 'node:crypto'
 import {constants as fsConstants} from 'node:fs'
-import {chmod, link, lstat, mkdir, open, readdir, realpath, rename, rm, unlink} from 'node:fs/promises'
+import {chmod, lstat, mkdir, open, readdir, realpath, rename, rm, unlink} from 'node:fs/promises'
 import path from 'node:path'
 import {Readable} from 'node:stream'
 import type {Logger} from 'pino'
@@ -16,6 +16,7 @@ import {SpaceLedger} from './space-ledger.js'
 import type {ImageStore, OpenedImage, StoredImage} from './store.js'
 import {acquireStoreLock, type StoreLock} from './store-lock.js'
 import {asStoreError} from './temp-file-sink.js'
+import {publishWithoutReplacing} from '../publish-no-replace.js'
 
 export {StoreLockedError} from './store-lock.js'
 
@@ -83,7 +84,7 @@ export class FsStore implements ImageStore {
       if (existing !== undefined) throw errors.duplicate(existing.name)
       const target = path.join(this.root, stored)
       try {
-        await publishWithoutReplacing(tempPath, target, stored)
+        if (!(await publishWithoutReplacing(tempPath, target, {keepSource: true}))) throw errors.duplicate(stored)
         if (this.options.fsync) await syncDirectory(this.root)
       } catch (error) {
         throw asStoreError(error, size)
@@ -307,27 +308,6 @@ export class FsStore implements ImageStore {
 /** For promises whose failure changes nothing (removing a file that may be gone). */
 function ignore(): undefined {
   return undefined
-}
-
-/**
- * Makes `target` a second name of the complete temporary file. link() fails with EEXIST if
- * anything, even a dangling symbolic link, has that name, so nothing is replaced or written through.
- */
-async function publishWithoutReplacing(tempPath: string, target: string, name: string): Promise<void> {
-  try {
-    await link(tempPath, target)
-    return
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code
-    if (code === 'EEXIST') throw errors.duplicate(name)
-    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'EMLINK') throw error
-  }
-
-  // A filesystem without hard links: rename replaces, so check first. Only someone writing into
-  // the store by hand in this instant could slip between; iss itself holds the key lock.
-  const existing = await lstat(target).catch(() => null)
-  if (existing !== null) throw errors.duplicate(name)
-  await rename(tempPath, target)
 }
 
 /** Makes a directory's entries (a new name, a removal) durable. */

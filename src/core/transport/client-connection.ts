@@ -3,7 +3,7 @@ import type {Socket} from 'node:net'
 import {finished, type Readable} from 'node:stream'
 
 import {maxFrameBytes} from '../config.js'
-import {isIssError} from '../errors.js'
+import {answerClosesConnection, isIssError} from '../errors.js'
 import type {ByteOrder} from '../protocol/frame-header.js'
 import type {Message} from '../protocol/message.js'
 import {MessageReader, type ReaderEvent} from '../protocol/message-reader.js'
@@ -15,8 +15,6 @@ const SEND_CHUNK = 1024 * 1024
 /** Bytes queued on the socket before a request's writer waits for it to drain. */
 const SEND_QUEUE = 1024 * 1024
 
-/** Error codes after which a server closes the connection. */
-const CLOSING_CODES = new Set(['E_BUSY', 'E_MALFORMED', 'E_SHUTTING_DOWN', 'E_TIMEOUT', 'E_TOO_LARGE'])
 
 /** How a client connection failed, for the one line a user sees and for `--json`. */
 export type ConnectionFailure =
@@ -391,7 +389,7 @@ export class ClientConnection {
     }
     // An ERROR to a frame the server could not read as our request (no COMMAND echoed, or a frame-level
     // code) means it is closing this connection: the next request goes on a new one.
-    if (message.STATUS === 'ERROR' && (message.COMMAND === null || CLOSING_CODES.has(message.CODE ?? ''))) {
+    if (message.STATUS === 'ERROR' && answerClosesConnection(message)) {
       this.outOfStep = true
     }
     pending.settled = true
