@@ -1,6 +1,6 @@
 import {once} from 'node:events'
 import type {Socket} from 'node:net'
-import {finished, type Readable} from 'node:stream'
+import type {Readable} from 'node:stream'
 
 import {maxFrameBytes} from '../config.js'
 import {answerClosesConnection, isIssError} from '../errors.js'
@@ -8,7 +8,12 @@ import type {ByteOrder} from '../protocol/frame-header.js'
 import type {Message} from '../protocol/message.js'
 import {MessageReader, type ReaderEvent} from '../protocol/message-reader.js'
 import {encodeFrame, encodeStreamingFrame, type OutgoingMessage} from '../protocol/message-writer.js'
+import type {PickleLimits} from '../protocol/pickle-decoder.js'
+import {CLIENT_MIN_RATE, CLIENT_PICKLE_LIMITS, requestDeadlineMs} from './client-limits.js'
+import {largeChunks} from './large-chunks.js'
 import {type ClientSocketFactory, tcpClientFactory} from './socket-factory.js'
+
+export {CLIENT_MIN_RATE, CLIENT_PICKLE_LIMITS, requestDeadlineMs} from './client-limits.js'
 
 /** Bytes asked of a FILE_DATA stream per read: a file stream then reads this much at a time. */
 const SEND_CHUNK = 1024 * 1024
@@ -90,12 +95,17 @@ export interface ClientConnectionOptions {
   port: number
   /** Where the socket comes from (plain TCP by default; TLS is another factory). */
   socketFactory?: ClientSocketFactory
-  /** Connect timeout, and the longest time without any byte moving while a request is in flight. */
+  /**
+   * Connect timeout, and the longest time without any byte moving while a request is in flight; a whole
+   * request gets this plus one second per CLIENT_MIN_RATE bytes of FILE_DATA (requestDeadlineMs).
+   */
   timeoutMs: number
   /** Byte order of the frame headers we send and expect back. */
   byteOrder: ByteOrder
   /** Largest FILE_DATA accepted in a response; the frame limit derives from it. */
   maxSize: number
+  /** Decoder limits for the answers, over CLIENT_PICKLE_LIMITS. */
+  limits?: Partial<PickleLimits>
 }
 
 interface PendingRequest {
@@ -105,6 +115,10 @@ interface PendingRequest {
   readonly observer?: TransferObserver
   received: number
   settled: boolean
+  /** When the request started, and the FILE_DATA bytes its deadline allows for (sent and announced). */
+  readonly started: number
+  deadlineBytes: number
+  deadline?: NodeJS.Timeout
 }
 
 /**
@@ -136,6 +150,7 @@ export class ClientConnection {
       byteOrder: options.byteOrder,
       maxFrameBytes: maxFrameBytes(options.maxSize),
       maxStreamBytes: options.maxSize,
+      limits: {...CLIENT_PICKLE_LIMITS, ...options.limits},
     })
     this.failed = new Promise<never>((_, reject) => {
       this.markFailed = reject
@@ -210,11 +225,21 @@ export class ClientConnection {
     // eslint-disable-next-line @typescript-eslint/only-throw-error -- rethrows the connection's recorded failure unchanged
     if (!this.usable) throw this.failure ?? new ConnectionError('closed', this.address, `${this.address} is closed`)
     const response = new Promise<Message>((resolve, reject) => {
-      this.pending = {resolve, reject, sink: options.sink, observer: options.observer, received: 0, settled: false}
+      this.pending = {
+        resolve,
+        reject,
+        sink: options.sink,
+        observer: options.observer,
+        received: 0,
+        settled: false,
+        started: Date.now(),
+        deadlineBytes: options.fileData?.length ?? 0,
+      }
     })
     // eslint-disable-next-line @typescript-eslint/no-empty-function -- only marks the rejection handled; it is awaited below
     response.catch(() => {})
     const pending = this.pending!
+    this.armDeadline(pending)
     try {
       if (options.fileData === undefined) {
         await this.send(encodeFrame(message, {byteOrder: this.options.byteOrder}))
@@ -227,9 +252,31 @@ export class ClientConnection {
     try {
       return await response
     } finally {
+      clearTimeout(pending.deadline)
       if (this.pending === pending) this.pending = undefined
       if (this.outOfStep) this.close()
     }
+  }
+
+  /**
+   * (Re)sets the request's overall deadline: --timeout plus the time its FILE_DATA may take at
+   * CLIENT_MIN_RATE, counted from the request's start. A trickling server then cannot hold it forever.
+   */
+  private armDeadline(pending: PendingRequest): void {
+    clearTimeout(pending.deadline)
+    const allowed = requestDeadlineMs(this.options.timeoutMs, pending.deadlineBytes)
+    const left = Math.max(0, pending.started + allowed - Date.now())
+    pending.deadline = setTimeout(() => {
+      if (pending.settled) return
+      this.fail(
+        new ConnectionError(
+          'timeout',
+          this.address,
+          `${this.address} did not complete the request within ${Math.ceil(allowed / 1000)} s ` +
+            `(--timeout plus 1 s per ${CLIENT_MIN_RATE / 1024} KiB of image data)`,
+        ),
+      )
+    }, left)
   }
 
   /** Closes the connection; a request in flight fails. */
@@ -337,6 +384,11 @@ export class ClientConnection {
     const pending = this.pending
     switch (event.type) {
       case 'stream-start': {
+        if (pending !== undefined && !pending.settled) {
+          // The answer's FILE_DATA may take its own time at the minimum rate; maxLength is within maxSize.
+          pending.deadlineBytes += event.maxLength
+          this.armDeadline(pending)
+        }
         pending?.observer?.start?.(event.maxLength)
         return undefined
       }
@@ -407,50 +459,6 @@ export class ClientConnection {
       pending.settled = true
       pending.reject(error)
     }
-  }
-}
-
-/**
- * The chunks of `stream`, read `size` bytes at a time where it allows: read(size) raises a stream's
- * high-water mark to `size`, so an fs.ReadStream made with the default 64 KiB reads 1 MiB per call
- * (16 times fewer thread-pool round trips). Ends at the stream's end, throws its error.
- * @yields {Buffer} Buffers of up to about `size` bytes, in order.
- */
-async function* largeChunks(stream: Readable, size: number): AsyncGenerator<Buffer> {
-  let ended = false
-  let failure: Error | null = null
-  let wake: (() => void) | null = null
-  const onEvent = () => {
-    const resolve = wake
-    wake = null
-    resolve?.()
-  }
-  const nextEvent = async () =>
-    // eslint-disable-next-line unicorn/prefer-promise-with-resolvers -- tsconfig lib is es2023, which does not type Promise.withResolvers
-    new Promise<void>((resolve) => {
-      wake = resolve
-    })
-  const stop = finished(stream, (error) => {
-    ended = true
-    failure = error ?? null
-    onEvent()
-  })
-  stream.on('readable', onEvent)
-  try {
-    for (;;) {
-      const chunk = stream.destroyed ? null : (stream.read(size) as Buffer | string | null)
-      if (chunk !== null) {
-        yield typeof chunk === 'string' ? Buffer.from(chunk) : chunk
-        continue
-      }
-      // eslint-disable-next-line @typescript-eslint/only-throw-error -- failure is an Error set in the finished() callback; TS narrows it to null
-      if (failure !== null) throw failure
-      if (ended) return
-      await nextEvent()
-    }
-  } finally {
-    stop()
-    stream.off('readable', onEvent)
   }
 }
 
