@@ -90,12 +90,39 @@ function manifestIsStale() {
   return newer(path.join(root, 'dist', 'src', 'commands'))
 }
 
-function runOclif() {
+/** The client commands bundled by `npm run build` (scripts/bundle-cli.js) with oclif, in one file. */
+const bundle = path.join(root, 'dist', 'bundle', 'cli.js')
+
+/**
+ * True when `id` is one of the bundled commands and the bundle is at least as new as the compiled files it was
+ * made from: after a `tsc -b` (which rewrites dist/tsconfig.tsbuildinfo) without `npm run build`, the files in
+ * dist/src are what runs. A package has no tsbuildinfo: there the bundle is the build. Every other command
+ * (`serve`, plugins' commands, help) starts from dist/src and node_modules, on the `@oclif/core` its classes use.
+ */
+function bundleRuns(id) {
+  let bundled
+  try {
+    bundled = fs.statSync(bundle).mtimeMs
+    const ids = JSON.parse(fs.readFileSync(path.join(path.dirname(bundle), 'commands.json'), 'utf8'))
+    if (!ids.includes(id)) return false
+  } catch {
+    return false
+  }
+  try {
+    return fs.statSync(path.join(root, 'dist', 'tsconfig.tsbuildinfo')).mtimeMs <= bundled
+  } catch {
+    return true
+  }
+}
+
+function runOclif(argv) {
   // @oclif/core checks the Node version against its own engines field with semver (47 modules) on every start;
   // the check above already refused anything older than what iss needs.
   const engineCheck = process.env.OCLIF_DISABLE_ENGINE_WARNING
   process.env.OCLIF_DISABLE_ENGINE_WARNING = 'true'
-  const oclif = require('@oclif/core')
+  const stale = manifestIsStale()
+  const bundled = !stale && bundleRuns(argv[0])
+  const oclif = require(bundled ? bundle : '@oclif/core')
   if (engineCheck === undefined) delete process.env.OCLIF_DISABLE_ENGINE_WARNING
   else process.env.OCLIF_DISABLE_ENGINE_WARNING = engineCheck
   // A broken plugin: one line naming it and how to remove it, not a require stack on every command. Plugins
@@ -104,16 +131,27 @@ function runOclif() {
   if (oclif.settings.enableAutoTranspile === undefined && process.env.NODE_ENV !== 'development') {
     oclif.settings.enableAutoTranspile = false
   }
-  // Installed after oclif has loaded, so that its hundred modules do not pass through the resolve hook; plugin
-  // code, the only code that needs it, loads later.
+  // Installed after oclif has loaded, so that its modules do not pass through the resolve hook; plugin code,
+  // the only code that needs it, loads later.
   require('../dist/src/core/host-resolution.js').installHostResolution()
-  return manifestIsStale()
-    ? oclif.execute({dir: __dirname, loadOptions: {root, ignoreManifest: true}})
-    : oclif.execute({dir: __dirname})
+  if (stale) return oclif.execute({dir: __dirname, loadOptions: {root, ignoreManifest: true}})
+  if (!bundled) return oclif.execute({dir: __dirname})
+  // The root plugin's commands come from the bundle (oclif's explicit discovery); package.json keeps the
+  // usual commands folder for oclif's tools, the tests and every start without the bundle. The core plugins
+  // (help, not-found, plugins) are not loaded: they bring commands and hooks that never run for a client
+  // command (scripts/bundle-cli.js refuses to bundle when one declares a hook that would), and loading them is
+  // a third of what is left of the start. Plugins a user installed or linked are loaded as always.
+  const pjson = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'))
+  pjson.oclif = {
+    ...pjson.oclif,
+    plugins: [],
+    commands: {strategy: 'explicit', target: path.relative(root, bundle), identifier: 'COMMANDS'},
+  }
+  return oclif.execute({dir: __dirname, loadOptions: {root, pjson}})
 }
 
 const argv = process.argv.slice(2)
 if (!(argv[0] === '--version' && argv.length === 1 && printVersion())) {
   enableCompileCache()
-  runOclif()
+  runOclif(argv)
 }

@@ -3,6 +3,7 @@
 // Builds what is out of date, and only that: `npm start` and `npm ci` (prepare) run it, so a start after
 // no change costs the incremental TypeScript check (about 2 s) instead of a full build (about 20 s).
 //   - TypeScript: `tsc -b` is incremental by itself (tsconfig.tsbuildinfo).
+//   - dist/bundle/cli.js (scripts/bundle-cli.js): rebuilt when a compiled module or package.json is newer.
 //   - oclif.manifest.json: rebuilt when a compiled module or package.json is newer than it.
 //   - plugins/iss-plugin-delete: rebuilt when its sources, its package.json or the host's SDK types are
 //     newer than its manifest (the last thing its build writes).
@@ -52,6 +53,11 @@ const oclif = require.resolve('oclif/bin/run.js', {paths: [root]})
 const hostResolution = path.join(root, 'dist', 'src', 'core', 'register-host-resolution.js')
 
 run('tsc -b', [tsc, '-b'])
+
+const bundle = path.join(root, 'dist', 'bundle', 'cli.js')
+if (all || Math.max(newest(path.join(root, 'dist', 'src')), mtime(path.join(root, 'package.json'))) > mtime(bundle)) {
+  run('bundle', [path.join(root, 'scripts', 'bundle-cli.js')])
+}
 
 const manifest = path.join(root, 'oclif.manifest.json')
 // Any compiled module, not only the commands: their flags come from the shared base class too.

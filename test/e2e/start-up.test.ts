@@ -69,11 +69,24 @@ describe('iss start-up', function () {
     expect(list.stdout).to.equal('start-up.png\n')
     const serverSide =
       /[/\\](pino|tsyringe|reflect-metadata)[/\\]|dist[/\\]src[/\\](handlers[/\\]|core[/\\]store[/\\]|core[/\\].*server)/
+    const bundle = path.join(ROOT, 'dist', 'bundle', 'cli.js')
     for (const {modules} of [put, list]) {
-      expect(
-        modules.some((module) => module.endsWith(path.join('dist', 'src', 'core', 'protocol-command.js'))),
-      ).to.equal(true)
       expect(modules.filter((module) => serverSide.test(path.relative(ROOT, module)))).to.deep.equal([])
+      if (modules.includes(bundle)) {
+        // From the bundle (after `npm run build`): oclif and the client code are in it, and no server code.
+        expect(
+          modules.filter((module) => module.includes(`${path.sep}@oclif${path.sep}core${path.sep}`)),
+        ).to.deep.equal([])
+        const meta = JSON.parse(readFileSync(path.join(ROOT, 'dist', 'bundle-meta.json'), 'utf8')) as {
+          inputs: Record<string, unknown>
+        }
+        const inputs = Object.keys(meta.inputs)
+        expect(inputs.some((input) => input.endsWith('core/protocol-command.js'))).to.equal(true)
+        expect(inputs.filter((input) => serverSide.test(input))).to.deep.equal([])
+      } else {
+        // From the compiled files (after `tsc -b` alone).
+        expect(modules).to.include(path.join(ROOT, 'dist', 'src', 'core', 'protocol-command.js'))
+      }
     }
   })
 
@@ -82,13 +95,13 @@ describe('iss start-up', function () {
     const result = await runCli(['list', '--port', port], {env: {ISS_CACHE_DIR: cache}})
     expect(result.code, result.stderr).to.equal(0)
     const cached = filesUnder(path.join(cache, 'compile-cache'))
-    expect(cached.length, 'compiled modules cached').to.be.greaterThan(10)
+    expect(cached.length, 'compiled modules cached').to.be.greaterThan(0)
 
     const chosen = path.join(work, 'node-compile-cache')
     const ignored = path.join(work, 'unused-cache')
     const second = await runCli(['list', '--port', port], {env: {ISS_CACHE_DIR: ignored, NODE_COMPILE_CACHE: chosen}})
     expect(second.code, second.stderr).to.equal(0)
-    expect(filesUnder(chosen).length).to.be.greaterThan(10)
+    expect(filesUnder(chosen).length).to.be.greaterThan(0)
     expect(existsSync(ignored)).to.equal(false)
   })
 

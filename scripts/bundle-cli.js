@@ -1,0 +1,105 @@
+#!/usr/bin/env node
+'use strict'
+// `npm run build` step after tsc: bundles @oclif/core and the client commands (from dist/src/commands) into
+// dist/bundle/cli.js with esbuild. Node then reads one file and takes it from its compile cache instead of
+// resolving, reading and checking some 130 modules: about a third of what `iss list` costs over `node -e 0`
+// (docs/performance.md). bin/run.js uses the bundle when it is newer than the compiled files.
+//
+// The bundle exports oclif's `execute` and `settings`, and COMMANDS, the client commands for oclif's "explicit" command
+// discovery, generated here from the compiled command files so that a new command needs no list to be kept;
+// each is a getter, so only the command that runs is evaluated. dist/bundle/commands.json names them for
+// bin/run.js, which starts every other command (`serve`, plugins' commands, help, `plugins`) from dist/src and
+// node_modules as before: a command class built on another copy of @oclif/core than the one running it would
+// have its `this.exit()` reported as an error (oclif recognises its ExitError with instanceof).
+//
+// bin/run.js starts the bundled commands without oclif's core plugins (package.json oclif.plugins): their
+// commands and hooks never run for a client command. That holds while none declares a hook oclif runs around
+// every command, which is checked here, so that an upgrade adding one fails the build instead of being skipped.
+const fs = require('node:fs')
+const path = require('node:path')
+const esbuild = require('esbuild')
+
+const ROOT = path.resolve(__dirname, '..')
+const COMMANDS_DIR = path.join(ROOT, 'dist', 'src', 'commands')
+const OUT = path.join(ROOT, 'dist', 'bundle', 'cli.js')
+const IDS = path.join(ROOT, 'dist', 'bundle', 'commands.json')
+/** esbuild's list of what went into the bundle, outside the packed folder (test/e2e/start-up.test.ts reads it). */
+const META = path.join(ROOT, 'dist', 'bundle-meta.json')
+/** Commands left out: the server, with its logger, DI container and stores, and its plugins' handlers. */
+const UNBUNDLED = new Set(['serve'])
+
+/** oclif hooks that run around every command: a core plugin declaring one must be loaded for the client commands. */
+const EVERY_COMMAND_HOOKS = new Set(['finally', 'init', 'postrun', 'preparse', 'prerun'])
+
+/** Throws when a core plugin declares a hook that runs around every command. */
+function checkCorePlugins() {
+  const pjson = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'))
+  for (const name of pjson.oclif?.plugins ?? []) {
+    const plugin = JSON.parse(fs.readFileSync(path.join(ROOT, 'node_modules', name, 'package.json'), 'utf8'))
+    const hooks = Object.keys(plugin.oclif?.hooks ?? {}).filter((hook) => EVERY_COMMAND_HOOKS.has(hook))
+    if (hooks.length > 0 || (plugin.oclif?.plugins?.length ?? 0) > 0)
+      throw new Error(
+        `core plugin ${name} declares ${hooks.length > 0 ? `the hook(s) ${hooks.join(', ')}` : 'plugins of its own'}, ` +
+          'which bin/run.js would skip for the bundled commands: load it there (bin/run.js) or leave the command out',
+      )
+  }
+}
+
+/** Command ids (oclif's: folders joined by ':', index.js names its folder) to their file under dist/src/commands. */
+function commandFiles(dir = COMMANDS_DIR, prefix = []) {
+  return fs.readdirSync(dir, {withFileTypes: true}).flatMap((entry) => {
+    if (entry.isDirectory()) return commandFiles(path.join(dir, entry.name), [...prefix, entry.name])
+    if (!entry.name.endsWith('.js')) return []
+    const name = entry.name.slice(0, -'.js'.length)
+    const id = (name === 'index' ? prefix : [...prefix, name]).join(':')
+    return [[id, path.relative(COMMANDS_DIR, path.join(dir, entry.name)).split(path.sep).join('/')]]
+  })
+}
+
+function entrySource(commands) {
+  const lines = [
+    "'use strict'",
+    "const {execute, settings} = require('@oclif/core')",
+    'exports.execute = execute',
+    'exports.settings = settings',
+    'const commands = {}',
+  ]
+  for (const [id, file] of commands) {
+    lines.push(
+      `Object.defineProperty(commands, ${JSON.stringify(id)}, ` +
+        `{enumerable: true, get: () => require(${JSON.stringify(`./${file}`)}).default})`,
+    )
+  }
+  lines.push('exports.COMMANDS = commands')
+  return lines.join('\n') + '\n'
+}
+
+async function main() {
+  fs.rmSync(OUT, {force: true})
+  checkCorePlugins()
+  const commands = commandFiles().filter(([id]) => !UNBUNDLED.has(id))
+  const result = await esbuild.build({
+    stdin: {contents: entrySource(commands), resolveDir: COMMANDS_DIR, sourcefile: 'iss-cli-entry.js', loader: 'js'},
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node22',
+    outfile: OUT,
+    // oclif loads TypeScript only to run a linked plugin's sources in development, from node_modules.
+    external: ['typescript'],
+    sourcemap: 'linked',
+    logLevel: 'warning',
+    metafile: true,
+  })
+  fs.writeFileSync(META, JSON.stringify(result.metafile))
+  fs.writeFileSync(IDS, JSON.stringify(commands.map(([id]) => id)) + '\n')
+  const inputs = Object.keys(result.metafile.inputs).length
+  process.stdout.write(
+    `bundled ${inputs} modules into ${path.relative(ROOT, OUT)} for ${commands.map(([id]) => id).join(', ')}\n`,
+  )
+}
+
+main().catch((error) => {
+  process.stderr.write(`bundle-cli: ${error?.stack ?? error}\n`)
+  process.exit(1)
+})
