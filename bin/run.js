@@ -94,24 +94,26 @@ function manifestIsStale() {
 const bundle = path.join(root, 'dist', 'bundle', 'cli.js')
 
 /**
- * True when `id` is one of the bundled commands and the bundle is at least as new as the compiled files it was
+ * What the bundle holds (its commands, and the root's hooks in it), when `id` is one of its commands and it is
+ * at least as new as the compiled files it was
  * made from: after a `tsc -b` (which rewrites dist/tsconfig.tsbuildinfo) without `npm run build`, the files in
  * dist/src are what runs. A package has no tsbuildinfo: there the bundle is the build. Every other command
  * (`serve`, plugins' commands, help) starts from dist/src and node_modules, on the `@oclif/core` its classes use.
  */
-function bundleRuns(id) {
+function bundleFor(id) {
   let bundled
+  let info
   try {
     bundled = fs.statSync(bundle).mtimeMs
-    const ids = JSON.parse(fs.readFileSync(path.join(path.dirname(bundle), 'commands.json'), 'utf8'))
-    if (!ids.includes(id)) return false
+    info = JSON.parse(fs.readFileSync(bundle.replace(/\.js$/, '.json'), 'utf8'))
+    if (!info.commands.includes(id)) return undefined
   } catch {
-    return false
+    return undefined
   }
   try {
-    return fs.statSync(path.join(root, 'dist', 'tsconfig.tsbuildinfo')).mtimeMs <= bundled
+    return fs.statSync(path.join(root, 'dist', 'tsconfig.tsbuildinfo')).mtimeMs <= bundled ? info : undefined
   } catch {
-    return true
+    return info
   }
 }
 
@@ -121,7 +123,7 @@ function runOclif(argv) {
   const engineCheck = process.env.OCLIF_DISABLE_ENGINE_WARNING
   process.env.OCLIF_DISABLE_ENGINE_WARNING = 'true'
   const stale = manifestIsStale()
-  const bundled = !stale && bundleRuns(argv[0])
+  const bundled = stale ? undefined : bundleFor(argv[0])
   const oclif = require(bundled ? bundle : '@oclif/core')
   if (engineCheck === undefined) delete process.env.OCLIF_DISABLE_ENGINE_WARNING
   else process.env.OCLIF_DISABLE_ENGINE_WARNING = engineCheck
@@ -136,7 +138,7 @@ function runOclif(argv) {
   require('../dist/src/core/host-resolution.js').installHostResolution()
   if (stale) return oclif.execute({dir: __dirname, loadOptions: {root, ignoreManifest: true}})
   if (!bundled) return oclif.execute({dir: __dirname})
-  // The root plugin's commands come from the bundle (oclif's explicit discovery); package.json keeps the
+  // The root plugin's commands and hooks come from the bundle (oclif's explicit discovery); package.json keeps the
   // usual commands folder for oclif's tools, the tests and every start without the bundle. The core plugins
   // (help, not-found, plugins) are not loaded: they bring commands and hooks that never run for a client
   // command (scripts/bundle-cli.js refuses to bundle when one declares a hook that would), and loading them is
@@ -146,6 +148,7 @@ function runOclif(argv) {
     ...pjson.oclif,
     plugins: [],
     commands: {strategy: 'explicit', target: path.relative(root, bundle), identifier: 'COMMANDS'},
+    hooks: bundled.hooks,
   }
   return oclif.execute({dir: __dirname, loadOptions: {root, pjson}})
 }

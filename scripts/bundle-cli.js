@@ -7,8 +7,9 @@
 //
 // The bundle exports oclif's `execute` and `settings`, and COMMANDS, the client commands for oclif's "explicit" command
 // discovery, generated here from the compiled command files so that a new command needs no list to be kept;
-// each is a getter, so only the command that runs is evaluated. dist/bundle/commands.json names them for
-// bin/run.js, which starts every other command (`serve`, plugins' commands, help, `plugins`) from dist/src and
+// each is a getter, so only the command that runs is evaluated. The root plugin's hooks are bundled the same way
+// (a hook loaded from dist/src would bring a second @oclif/core). dist/bundle/cli.json names the commands and
+// the hooks' exports for bin/run.js, which starts every other command (`serve`, plugins' commands, help, `plugins`) from dist/src and
 // node_modules as before: a command class built on another copy of @oclif/core than the one running it would
 // have its `this.exit()` reported as an error (oclif recognises its ExitError with instanceof).
 //
@@ -22,7 +23,8 @@ const esbuild = require('esbuild')
 const ROOT = path.resolve(__dirname, '..')
 const COMMANDS_DIR = path.join(ROOT, 'dist', 'src', 'commands')
 const OUT = path.join(ROOT, 'dist', 'bundle', 'cli.js')
-const IDS = path.join(ROOT, 'dist', 'bundle', 'commands.json')
+/** What bin/run.js needs to start the bundle: the bundled command ids and the root's hooks in the bundle. */
+const INFO = path.join(ROOT, 'dist', 'bundle', 'cli.json')
 /** esbuild's list of what went into the bundle, outside the packed folder (test/e2e/start-up.test.ts reads it). */
 const META = path.join(ROOT, 'dist', 'bundle-meta.json')
 /** Commands left out: the server, with its logger, DI container and stores, and its plugins' handlers. */
@@ -52,11 +54,25 @@ function commandFiles(dir = COMMANDS_DIR, prefix = []) {
     if (!entry.name.endsWith('.js')) return []
     const name = entry.name.slice(0, -'.js'.length)
     const id = (name === 'index' ? prefix : [...prefix, name]).join(':')
-    return [[id, path.relative(COMMANDS_DIR, path.join(dir, entry.name)).split(path.sep).join('/')]]
+    return [[id, `./${path.relative(ROOT, path.join(dir, entry.name)).split(path.sep).join('/')}`]]
   })
 }
 
-function entrySource(commands) {
+/**
+ * The root plugin's hooks (package.json oclif.hooks) as [event, file under ROOT, export]: bundled too, since a
+ * hook from dist/src would load a second copy of oclif for every command.
+ */
+function rootHooks() {
+  const {hooks = {}} = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).oclif ?? {}
+  return Object.entries(hooks).flatMap(([event, declared]) =>
+    [declared].flat().map((hook) => {
+      const {target, identifier = 'default'} = typeof hook === 'string' ? {target: hook} : hook
+      return [event, `./${path.posix.normalize(target)}`, identifier]
+    }),
+  )
+}
+
+function entrySource(commands, hooks) {
   const lines = [
     "'use strict'",
     "const {execute, settings} = require('@oclif/core')",
@@ -64,13 +80,14 @@ function entrySource(commands) {
     'exports.settings = settings',
     'const commands = {}',
   ]
-  for (const [id, file] of commands) {
-    lines.push(
-      `Object.defineProperty(commands, ${JSON.stringify(id)}, ` +
-        `{enumerable: true, get: () => require(${JSON.stringify(`./${file}`)}).default})`,
-    )
-  }
+  // Getters: a module is evaluated when oclif reads its command or hook, that is when it runs.
+  const getter = (object, key, file, name) =>
+    `Object.defineProperty(${object}, ${JSON.stringify(key)}, ` +
+    `{enumerable: true, get: () => require(${JSON.stringify(file)})[${JSON.stringify(name)}]})`
+  for (const [id, file] of commands) lines.push(getter('commands', id, file, 'default'))
   lines.push('exports.COMMANDS = commands')
+  for (const [index, [, file, identifier]] of hooks.entries())
+    lines.push(getter('exports', `hook${index}`, file, identifier))
   return lines.join('\n') + '\n'
 }
 
@@ -78,8 +95,9 @@ async function main() {
   fs.rmSync(OUT, {force: true})
   checkCorePlugins()
   const commands = commandFiles().filter(([id]) => !UNBUNDLED.has(id))
+  const hooks = rootHooks()
   const result = await esbuild.build({
-    stdin: {contents: entrySource(commands), resolveDir: COMMANDS_DIR, sourcefile: 'iss-cli-entry.js', loader: 'js'},
+    stdin: {contents: entrySource(commands, hooks), resolveDir: ROOT, sourcefile: 'iss-cli-entry.js', loader: 'js'},
     bundle: true,
     platform: 'node',
     format: 'cjs',
@@ -92,7 +110,12 @@ async function main() {
     metafile: true,
   })
   fs.writeFileSync(META, JSON.stringify(result.metafile))
-  fs.writeFileSync(IDS, JSON.stringify(commands.map(([id]) => id)) + '\n')
+  const target = path.relative(ROOT, OUT).split(path.sep).join('/')
+  const bundledHooks = {}
+  for (const [index, [event]] of hooks.entries()) {
+    bundledHooks[event] = [...(bundledHooks[event] ?? []), {target, identifier: `hook${index}`}]
+  }
+  fs.writeFileSync(INFO, JSON.stringify({commands: commands.map(([id]) => id), hooks: bundledHooks}) + '\n')
   const inputs = Object.keys(result.metafile.inputs).length
   process.stdout.write(
     `bundled ${inputs} modules into ${path.relative(ROOT, OUT)} for ${commands.map(([id]) => id).join(', ')}\n`,
