@@ -172,7 +172,11 @@ export default class Serve extends Command {
     this.log(`store: ${server.store.describe()}`)
     for (const declaration of server.registry.declarations()) {
       this.log(`serves ${declaration.command} (plugin ${declaration.plugin})`)
-      logger.info({command: declaration.command, plugin: declaration.plugin, module: declaration.modulePath}, 'handler')
+      // The readable line above says it already; the module path is for debugging.
+      logger.debug(
+        {command: declaration.command, plugin: declaration.plugin, module: declaration.modulePath},
+        'handler',
+      )
     }
 
     if (!isLoopback(config.host)) {
