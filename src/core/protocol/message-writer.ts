@@ -5,7 +5,11 @@ import {
   DEFAULT_PROTOCOL,
   type EncodableValue,
   encodePickleParts,
+  encodeStringList,
+  ListHole,
+  measureStringList,
   type PickleProtocol,
+  type StringList,
 } from './pickle-encoder.js'
 import type {PickleValue} from './values.js'
 
@@ -13,7 +17,8 @@ import type {PickleValue} from './values.js'
 export interface OutgoingMessage {
   COMMAND: string | null
   STATUS: string | null
-  DETAILS: string | string[] | null
+  /** A message, or a list of str (an array, or any {@link StringList}: {@link encodeFrameChunks} encodes it as it goes). */
+  DETAILS: string | StringList | null
   FILENAME: string | null
   FILE_DATA: Buffer | null
   /** Extension keys (VERSION, CODE, COMMANDS, ...). Python ints are bigints here: a JS number is a float. */
@@ -39,14 +44,23 @@ export interface StreamingFrame {
 
 const MAX_FRAME_LENGTH = 0xffff_ffff
 
+/** A frame to write as it is encoded: `length` bytes in all (header included), from `chunks`. */
+export interface ChunkedFrame {
+  /** Bytes on the wire: the 4-byte header plus the pickle. */
+  readonly length: number
+  /** Iterate once: the header first, then the pickle in Buffers of about `chunkBytes`, each made when asked for. */
+  readonly chunks: Iterable<Buffer>
+}
+
 function toDict(
   message: Omit<OutgoingMessage, 'FILE_DATA'>,
   fileData: Buffer | BytesHole | null,
-): Map<string, EncodableValue | BytesHole> {
-  const dict = new Map<string, EncodableValue | BytesHole>([
+  details: EncodableValue | ListHole = copyDetails(message.DETAILS),
+): Map<string, EncodableValue | BytesHole | ListHole> {
+  const dict = new Map<string, EncodableValue | BytesHole | ListHole>([
     ['COMMAND', message.COMMAND],
     ['STATUS', message.STATUS],
-    ['DETAILS', Array.isArray(message.DETAILS) ? [...message.DETAILS] : message.DETAILS],
+    ['DETAILS', details],
     ['FILENAME', message.FILENAME],
   ])
   for (const [key, value] of Object.entries(message.extra ?? {})) {
@@ -58,6 +72,10 @@ function toDict(
   // request head, which the receiver can act on before the data arrives.
   dict.set('FILE_DATA', fileData)
   return dict
+}
+
+function copyDetails(details: OutgoingMessage['DETAILS']): EncodableValue {
+  return details === null || typeof details === 'string' ? details : [...details]
 }
 
 function checkLength(length: number): void {
@@ -72,6 +90,42 @@ export function encodeFrame(message: OutgoingMessage, options: FrameOptions = {}
   const {parts, length} = encodePickleParts(toDict(message, message.FILE_DATA), {protocol: options.protocol})
   checkLength(length)
   return Buffer.concat([frameHeader(length, options.byteOrder ?? 'big'), ...parts], FRAME_HEADER_BYTES + length)
+}
+
+/**
+ * The frame {@link encodeFrame} makes, byte for byte, but with a list DETAILS (a LIST answer of a million
+ * names) encoded only as the chunks are taken: the names are read once to measure the exact length for
+ * the header, and once more as the chunks are made, so memory is one chunk (about `chunkBytes`, default
+ * 64 KiB) whatever the list's size. The list must give the same strings both times (a snapshot); if it
+ * does not, iterating `chunks` throws. A DETAILS that is not a list gives one chunk, the whole frame.
+ */
+export function encodeFrameChunks(
+  message: OutgoingMessage,
+  options: FrameOptions & {chunkBytes?: number} = {},
+): ChunkedFrame {
+  const {DETAILS} = message
+  if (DETAILS === null || typeof DETAILS === 'string') {
+    const frame = encodeFrame(message, options)
+    return {length: frame.length, chunks: [frame]}
+  }
+  const protocol = options.protocol ?? DEFAULT_PROTOCOL
+  const listLength = measureStringList(DETAILS, {protocol})
+  const dict = toDict(message, message.FILE_DATA, new ListHole(DETAILS, listLength))
+  const {parts, length, hole} = encodePickleParts(dict, {protocol})
+  const frameLength = length + listLength
+  checkLength(frameLength)
+  const head = Buffer.concat([frameHeader(frameLength, options.byteOrder ?? 'big'), ...parts.slice(0, hole)])
+  const tail = Buffer.concat(parts.slice(hole))
+  function* chunks(): Generator<Buffer, void, undefined> {
+    yield head
+    yield* encodeStringList(DETAILS as StringList, {
+      protocol,
+      chunkBytes: options.chunkBytes,
+      expectedLength: listLength,
+    })
+    yield tail
+  }
+  return {length: FRAME_HEADER_BYTES + frameLength, chunks: chunks()}
 }
 
 /**

@@ -25,6 +25,24 @@ export class BytesHole {
   constructor(readonly length: number) {}
 }
 
+/**
+ * A list of str values that is encoded as it is sent, never held as one buffer: iterating it must give
+ * the same strings every time (it is read once to measure, once to encode), and `length` is their count.
+ * An array of strings is one; so is a read-only view over a snapshot.
+ */
+export interface StringList extends Iterable<string> {
+  readonly length: number
+}
+
+/** Marks where a {@link StringList} is left out of the output, to be encoded lazily by {@link encodeStringList}. */
+export class ListHole {
+  constructor(
+    readonly items: StringList,
+    /** Its encoded length in bytes, from {@link measureStringList}. */
+    readonly length: number,
+  ) {}
+}
+
 // CPython batches APPENDS and SETITEMS by this many items (Lib/pickle.py _BATCHSIZE).
 const BATCH_SIZE = 1000
 const UINT32_MAX = 0xffff_ffff
@@ -85,7 +103,8 @@ class Output {
   }
 
   markHole(): void {
-    if (this.hole !== -1) throw new Error('encodePickle: only one streamed bytes value per pickle')
+    if (this.hole !== -1)
+      throw new Error('encodePickle: only one value per pickle may be left out (streamed bytes or a lazy list)')
     this.flush()
     this.hole = this.parts.length
   }
@@ -140,7 +159,7 @@ class Encoder {
 
   constructor(readonly protocol: PickleProtocol) {}
 
-  value(value: EncodableValue | BytesHole | undefined): void {
+  value(value: EncodableValue | BytesHole | ListHole | undefined): void {
     if (value === null) return this.out.byte(Op.NONE)
     switch (typeof value) {
       case 'boolean':
@@ -160,6 +179,7 @@ class Encoder {
     }
     if (Buffer.isBuffer(value)) return this.bytes(value)
     if (value instanceof BytesHole) return this.hole(value.length)
+    if (value instanceof ListHole) return this.out.markHole()
     if (value instanceof StreamedBytes)
       throw new TypeError(`encodePickle: ${value.key} went to a sink and has no bytes to encode`)
     if (typeof value !== 'object') throw new TypeError(`encodePickle: a ${typeof value} is not in the pickle subset`)
@@ -295,7 +315,7 @@ class Encoder {
     }
   }
 
-  private dict(entries: ReadonlyArray<readonly [PickleKey, EncodableValue | BytesHole]>): void {
+  private dict(entries: ReadonlyArray<readonly [PickleKey, EncodableValue | BytesHole | ListHole]>): void {
     this.out.byte(Op.EMPTY_DICT)
     for (let start = 0; start < entries.length; start += BATCH_SIZE) {
       const batch = entries.slice(start, start + BATCH_SIZE)
@@ -326,7 +346,7 @@ function checkProtocol(protocol: number): PickleProtocol {
  * {@link BytesHole} if the value holds one: `parts.slice(0, hole)` comes before the hole.
  */
 export function encodePickleParts(
-  value: EncodableValue | Map<PickleKey, EncodableValue | BytesHole>,
+  value: EncodableValue | Map<PickleKey, EncodableValue | BytesHole | ListHole>,
   options: EncodeOptions = {},
 ): {parts: Buffer[]; length: number; hole: number} {
   const encoder = new Encoder(checkProtocol(options.protocol ?? DEFAULT_PROTOCOL))
@@ -336,6 +356,103 @@ export function encodePickleParts(
   encoder.out.byte(Op.STOP)
   const parts = encoder.out.finish()
   return {parts, length: encoder.out.length, hole: encoder.out.hole}
+}
+
+/** Bytes of the opcode and length before a str's UTF-8 of `size` bytes, as {@link Encoder} writes it. */
+function strHeaderBytes(size: number, protocol: PickleProtocol): number {
+  if (size < 256 && protocol >= 4) return 2
+  return size > UINT32_MAX ? 9 : 5
+}
+
+/**
+ * The exact length of `items` encoded as a list (what {@link encodePickle} writes for the same array), in
+ * one pass that encodes nothing.
+ */
+export function measureStringList(items: StringList, options: EncodeOptions = {}): number {
+  const protocol = checkProtocol(options.protocol ?? DEFAULT_PROTOCOL)
+  const count = items.length
+  const batches = Math.ceil(count / BATCH_SIZE)
+  // EMPTY_LIST, then MARK ... APPENDS per batch, except that a batch of one item is ... APPEND.
+  let length = 1 + batches * 2 - (count % BATCH_SIZE === 1 ? 1 : 0)
+  let seen = 0
+  for (const item of items) {
+    // Refused here, before a header promising the length has gone out.
+    if (LONE_SURROGATE.test(item)) throw new RangeError('encodePickle: a str with a lone surrogate cannot be encoded')
+    const size = Buffer.byteLength(item, 'utf8')
+    length += strHeaderBytes(size, protocol) + size
+    seen++
+  }
+  if (seen !== count) throw new RangeError(`measureStringList: length says ${count} items, iteration gave ${seen}`)
+  return length
+}
+
+/**
+ * `items` encoded as a list, byte-identical to what {@link encodePickle} writes for the same array, as
+ * Buffers of about `chunkBytes` each, made only as they are asked for: memory stays at one chunk
+ * whatever the list's size. Throws, before yielding a byte past it, when the encoding differs from
+ * `expectedLength` (from {@link measureStringList}): the list changed between the two passes.
+ *
+ * @yields {Buffer} the encoded list, in order.
+ */
+export function* encodeStringList(
+  items: StringList,
+  options: EncodeOptions & {chunkBytes?: number; expectedLength?: number} = {},
+): Generator<Buffer, void, undefined> {
+  const expected = options.expectedLength ?? Infinity
+  let total = 0
+  function checked(part: Buffer): Buffer {
+    total += part.length
+    if (total > expected) throw new RangeError(`encodeStringList: the list grew past the ${expected} bytes measured`)
+    return part
+  }
+  const protocol = checkProtocol(options.protocol ?? DEFAULT_PROTOCOL)
+  const chunkBytes = Math.max(16, options.chunkBytes ?? SCRATCH_BYTES)
+  const count = items.length
+  let chunk = Buffer.allocUnsafe(chunkBytes)
+  let used = 0
+  // A fresh Buffer per chunk: the caller may still hold earlier ones (queued on a socket).
+  function* room(size: number): Generator<Buffer, void, undefined> {
+    if (used > 0) yield checked(chunk.subarray(0, used))
+    chunk = Buffer.allocUnsafe(Math.max(chunkBytes, size))
+    used = 0
+  }
+
+  chunk[used++] = Op.EMPTY_LIST
+  let index = 0
+  for (const item of items) {
+    if (index >= count) throw new RangeError(`encodeStringList: more items than the ${count} measured`)
+    const inBatch = index % BATCH_SIZE
+    const batchLength = Math.min(BATCH_SIZE, count - index + inBatch)
+    if (inBatch === 0 && batchLength > 1) {
+      if (used + 1 > chunk.length) yield* room(1)
+      chunk[used++] = Op.MARK
+    }
+    const size = Buffer.byteLength(item, 'utf8')
+    const header = strHeaderBytes(size, protocol)
+    if (used + header + size > chunk.length) yield* room(header + size)
+    if (header === 2) {
+      chunk[used++] = Op.SHORT_BINUNICODE
+      chunk[used++] = size
+    } else if (header === 5) {
+      chunk[used++] = Op.BINUNICODE
+      used = chunk.writeUInt32LE(size, used)
+    } else {
+      if (protocol < 4) throw new RangeError('encodePickle: a str over 4 GiB needs protocol 4 or later')
+      chunk[used++] = Op.BINUNICODE8
+      used = chunk.writeBigUInt64LE(BigInt(size), used)
+    }
+    used += chunk.write(item, used, 'utf8')
+    index++
+    if (inBatch === batchLength - 1) {
+      if (used + 1 > chunk.length) yield* room(1)
+      chunk[used++] = batchLength === 1 ? Op.APPEND : Op.APPENDS
+    }
+  }
+  if (index !== count) throw new RangeError(`encodeStringList: ${index} items, ${count} measured`)
+  checked(chunk.subarray(0, used))
+  if (options.expectedLength !== undefined && total !== expected)
+    throw new RangeError(`encodeStringList: ${total} bytes, ${expected} measured`)
+  yield chunk.subarray(0, used)
 }
 
 /**
