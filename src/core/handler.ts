@@ -1,6 +1,7 @@
 import type {Readable} from 'node:stream'
 
 import type {Message} from './protocol/message.js'
+import type {StringList} from './protocol/pickle-encoder.js'
 import type {PickleValue} from './protocol/values.js'
 import type {Upload} from './store/store.js'
 
@@ -57,8 +58,8 @@ export interface StreamedFileData {
 
 /** What a handler answers on success. Failures are thrown as IssError (see `errors`). */
 export interface HandlerResponse {
-  /** DETAILS: a message, a list of names, or null. */
-  details?: string | string[] | null
+  /** DETAILS: a message, a list of names (an array, or a lazy {@link StringList} encoded as it is sent), or null. */
+  details?: string | StringList | null
   /** FILENAME: the stored name when the request resolved to a stored file; defaults to the request's. */
   filename?: string | null
   /** FILE_DATA: bytes held, or a stream of known length. */

@@ -1,18 +1,75 @@
-import type {CommandHandler, HandlerResponse} from '../core/handler.js'
-import type {ImageStore} from '../core/store/store.js'
+import {errors} from '../core/errors.js'
+import type {CommandHandler, HandlerRequest, HandlerResponse} from '../core/handler.js'
+import {identityKey} from '../core/images/names.js'
+import type {StringList} from '../core/protocol/pickle-encoder.js'
+import type {PickleValue} from '../core/protocol/values.js'
+import type {ImageStore, StoredImage} from '../core/store/store.js'
 import {Tokens} from '../core/tokens.js'
 
 /** The DETAILS of a LIST on an empty store, a message as the seed describes. */
 export const EMPTY_STORE_MESSAGE = 'No files on server'
 
-/** LIST: the stored names, sorted by identity key, or a message when there are none. */
+/** The most names in one page, whatever LIMIT asks: at most 255 bytes each, a page stays under 2.6 MB. */
+export const MAX_PAGE = 10_000
+
+/** Longer than any identity key (255 bytes of name); a longer AFTER is refused before it is compared. */
+const MAX_AFTER_LENGTH = 1024
+
+/**
+ * LIST: the stored names, sorted by identity key, or a message when there are none. An iss (VERSION)
+ * request may page with AFTER (an identity key) and LIMIT; the answer then carries NEXT, the AFTER of the
+ * next page, while more names follow. A request that pages with neither, and every seed request, gets the
+ * whole listing, which the server encodes as it sends (DETAILS is a view, not a copy).
+ */
 export default class ListHandler implements CommandHandler {
   static readonly inject = [Tokens.Store]
 
   constructor(private readonly store: ImageStore) {}
 
-  async handle(): Promise<HandlerResponse> {
-    const images = await this.store.list()
-    return {details: images.length === 0 ? EMPTY_STORE_MESSAGE : images.map((image) => image.name)}
+  async handle(request: HandlerRequest): Promise<HandlerResponse> {
+    const page = request.versioned ? pageOf(request.message.extra) : undefined
+    if (page === undefined) {
+      const images = await this.store.list()
+      return {details: images.length === 0 ? EMPTY_STORE_MESSAGE : new NameView(images)}
+    }
+
+    // One more than asked for tells whether another page follows, without counting the rest.
+    const images = await this.store.list({after: page.after, limit: page.limit + 1})
+    if (images.length === 0 && page.after === undefined) return {details: EMPTY_STORE_MESSAGE}
+    const more = images.length > page.limit
+    const shown = more ? images.slice(0, page.limit) : images
+    const extra: Record<string, PickleValue> = {}
+    if (more) extra.NEXT = identityKey(shown.at(-1)!.name)
+    return {details: shown.map((image) => image.name), extra}
+  }
+}
+
+/** The names of a snapshot of images, read lazily by the frame encoder (twice: to measure, to encode). */
+class NameView implements StringList {
+  constructor(private readonly images: readonly StoredImage[]) {}
+
+  get length(): number {
+    return this.images.length
+  }
+
+  *[Symbol.iterator](): Iterator<string> {
+    for (const image of this.images) yield image.name
+  }
+}
+
+/** AFTER and LIMIT of a VERSION request, or undefined when it sent neither. */
+function pageOf(extra: ReadonlyMap<string, PickleValue>): {after?: string; limit: number} | undefined {
+  const after = extra.get('AFTER') ?? null
+  const limit = extra.get('LIMIT') ?? null
+  if (after === null && limit === null) return undefined
+  if (after !== null && typeof after !== 'string')
+    throw errors.malformed('AFTER must be a str (an identity key) or None', {fatal: false})
+  if (typeof after === 'string' && after.length > MAX_AFTER_LENGTH)
+    throw errors.malformed(`AFTER must be an identity key, at most ${MAX_AFTER_LENGTH} characters`, {fatal: false})
+  if (limit !== null && (typeof limit !== 'bigint' || limit < 1n))
+    throw errors.malformed('LIMIT must be a positive int or None', {fatal: false})
+  return {
+    after: after ?? undefined,
+    limit: limit === null ? MAX_PAGE : Number(limit > BigInt(MAX_PAGE) ? BigInt(MAX_PAGE) : limit),
   }
 }

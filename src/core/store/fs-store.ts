@@ -13,7 +13,7 @@ import {FsUpload, type UploadPublisher} from './fs-upload.js'
 import {KeyedMutex} from './key-mutex.js'
 import {NameIndex} from './name-index.js'
 import {SpaceLedger} from './space-ledger.js'
-import type {ImageStore, OpenedImage, StoredImage} from './store.js'
+import type {ImageStore, ListOptions, OpenedImage, StoredImage} from './store.js'
 import {acquireStoreLock, type StoreLock} from './store-lock.js'
 import {asStoreError} from './temp-file-sink.js'
 import {publishWithoutReplacing} from '../publish-no-replace.js'
@@ -266,9 +266,9 @@ export class FsStore implements ImageStore {
     return {image: opened, stream}
   }
 
-  async list(): Promise<StoredImage[]> {
+  async list(options?: ListOptions): Promise<readonly StoredImage[]> {
     this.ensureOpen()
-    return this.index.list()
+    return this.index.list(options)
   }
 
   async stat(name: string): Promise<StoredImage | null> {

@@ -8,6 +8,14 @@ export interface StoredImage {
   readonly modifiedMs: number
 }
 
+/** A page of a listing; without either key, {@link ImageStore.list} gives every image. */
+export interface ListOptions {
+  /** An identity key: only images whose key sorts after it (it need not be a stored key). */
+  readonly after?: string
+  /** At most this many images. */
+  readonly limit?: number
+}
+
 /**
  * An upload in progress: bytes are written to `sink` as they arrive (before the name may even be
  * known), then published under a name with {@link Upload.commit}, or thrown away with {@link Upload.abort}.
@@ -62,8 +70,12 @@ export interface ImageStore {
   spool(sizeHint?: number): Promise<Upload>
   /** Opens an image for reading; E_NOT_FOUND if there is none. */
   openRead(name: string): Promise<OpenedImage>
-  /** Every stored image, sorted by identity key. */
-  list(): Promise<StoredImage[]>
+  /**
+   * The stored images sorted by identity key (code point order): every one, or a page of those whose
+   * key sorts after `options.after`, at most `options.limit`. Callers must not change the array (a
+   * whole listing may be shared between concurrent callers).
+   */
+  list(options?: ListOptions): Promise<readonly StoredImage[]>
   /** One image's facts, or null. */
   stat(name: string): Promise<StoredImage | null>
   /** Removes an image atomically; E_NOT_FOUND if there is none. Returns what was removed. */

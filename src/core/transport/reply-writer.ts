@@ -1,8 +1,9 @@
 import type {Socket} from 'node:net'
 
 import type {ByteOrder} from '../protocol/frame-header.js'
-import {encodeFrame, encodeStreamingFrame} from '../protocol/message-writer.js'
+import {type ChunkedFrame, encodeFrame, encodeFrameChunks, encodeStreamingFrame} from '../protocol/message-writer.js'
 import type {Reply} from '../reply.js'
+import {longReplyTurns} from './send-turns.js'
 import {waitForDrain} from './sink-feeder.js'
 
 const PROTOCOL = 4
@@ -14,6 +15,10 @@ const OUTPUT_BOUND = 1024 * 1024
  * rate completes one well within a rate window.
  */
 const WRITE_PIECE = 64 * 1024
+/** A reply up to this long is written at once; a longer one takes turns between its chunks. */
+const SHORT_REPLY_BYTES = 768 * 1024
+/** Output queued for a long reply before waiting for the peer (its chunks are made as needed). */
+const LONG_REPLY_QUEUE = 256 * 1024
 
 /** How one reply went out. */
 export interface SentReply {
@@ -42,8 +47,8 @@ export class ReplyWriter {
     const options = {protocol: PROTOCOL, byteOrder} as const
     const {fileData} = reply
     if (fileData === null || Buffer.isBuffer(fileData)) {
-      await this.write(encodeFrame({...reply.message, FILE_DATA: fileData}, options))
-      return {fileDataBytes: fileData?.length ?? 0, complete: !this.socket.destroyed}
+      const complete = await this.sendChunked(encodeFrameChunks({...reply.message, FILE_DATA: fileData}, options))
+      return {fileDataBytes: fileData?.length ?? 0, complete: complete && !this.socket.destroyed}
     }
 
     const {head, tail} = encodeStreamingFrame(reply.message, fileData.length, options)
@@ -85,6 +90,34 @@ export class ReplyWriter {
 
     if (!isTailQueued) await this.write(tail)
     return {fileDataBytes: sent, complete: !this.socket.destroyed}
+  }
+
+  /**
+   * A frame made chunk by chunk (a LIST of a million names is never held whole). A long one keeps at
+   * most LONG_REPLY_QUEUE bytes queued and takes turns with other connections between chunks
+   * (send-turns.ts), so that an ordinary answer, such as an `iss list` page, is never held up behind
+   * 200 long listings; a short one goes out at once. False if the frame could not be finished.
+   */
+  private async sendChunked(frame: ChunkedFrame): Promise<boolean> {
+    const isLong = frame.length > SHORT_REPLY_BYTES
+    const bound = isLong ? LONG_REPLY_QUEUE : OUTPUT_BOUND
+    let isStarted = false
+    try {
+      for (const chunk of frame.chunks) {
+        if (isLong && isStarted) await longReplyTurns.take()
+        if (this.socket.destroyed) return false
+        isStarted = true
+        this.queue(chunk)
+        if (!this.socket.destroyed && this.socket.writableLength >= bound) await waitForDrain(this.socket)
+      }
+    } catch (error) {
+      // Past the header the frame cannot be finished: the peer must not read what follows as a reply.
+      if (!isStarted) throw error
+      this.socket.destroy()
+      return false
+    }
+
+    return true
   }
 
   /** Writes one frame without waiting (for answers sent while the connection is being torn down). */
