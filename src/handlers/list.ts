@@ -30,7 +30,7 @@ export default class ListHandler implements CommandHandler {
     const page = request.versioned ? pageOf(request.message.extra) : undefined
     if (page === undefined) {
       const images = await this.store.list()
-      return {details: images.length === 0 ? EMPTY_STORE_MESSAGE : new NameView(images)}
+      return {details: images.length === 0 ? EMPTY_STORE_MESSAGE : viewOf(images)}
     }
 
     // One more than asked for tells whether another page follows, without counting the rest.
@@ -42,6 +42,18 @@ export default class ListHandler implements CommandHandler {
     if (more) extra.NEXT = identityKey(shown.at(-1)!.name)
     return {details: shown.map((image) => image.name), extra}
   }
+}
+
+/** One view per snapshot, so that concurrent LISTs of an unchanged store share it (and its measured length). */
+const views = new WeakMap<readonly StoredImage[], NameView>()
+
+function viewOf(images: readonly StoredImage[]): NameView {
+  let view = views.get(images)
+  if (view === undefined) {
+    view = new NameView(images)
+    views.set(images, view)
+  }
+  return view
 }
 
 /** The names of a snapshot of images, read lazily by the frame encoder (twice: to measure, to encode). */

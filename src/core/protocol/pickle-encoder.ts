@@ -364,25 +364,37 @@ function strHeaderBytes(size: number, protocol: PickleProtocol): number {
   return size > UINT32_MAX ? 9 : 5
 }
 
+/** Lengths already measured, for lists that are not arrays (a StringList that is not an array never changes). */
+const measured = new WeakMap<StringList, Map<PickleProtocol, number>>()
+
 /**
  * The exact length of `items` encoded as a list (what {@link encodePickle} writes for the same array), in
- * one pass that encodes nothing.
+ * one pass that encodes nothing. Remembered for a list that is not an array: 200 LISTs of one snapshot
+ * measure it once.
  */
 export function measureStringList(items: StringList, options: EncodeOptions = {}): number {
   const protocol = checkProtocol(options.protocol ?? DEFAULT_PROTOCOL)
+  const known = measured.get(items)?.get(protocol)
+  if (known !== undefined) return known
   const count = items.length
   const batches = Math.ceil(count / BATCH_SIZE)
   // EMPTY_LIST, then MARK ... APPENDS per batch, except that a batch of one item is ... APPEND.
   let length = 1 + batches * 2 - (count % BATCH_SIZE === 1 ? 1 : 0)
   let seen = 0
   for (const item of items) {
-    // Refused here, before a header promising the length has gone out.
-    if (LONE_SURROGATE.test(item)) throw new RangeError('encodePickle: a str with a lone surrogate cannot be encoded')
     const size = Buffer.byteLength(item, 'utf8')
+    // Refused here, before a header promising the length has gone out. ASCII (size === length) has no surrogates.
+    if (size !== item.length && LONE_SURROGATE.test(item))
+      throw new RangeError('encodePickle: a str with a lone surrogate cannot be encoded')
     length += strHeaderBytes(size, protocol) + size
     seen++
   }
   if (seen !== count) throw new RangeError(`measureStringList: length says ${count} items, iteration gave ${seen}`)
+  if (!Array.isArray(items)) {
+    const byProtocol = measured.get(items) ?? new Map<PickleProtocol, number>()
+    byProtocol.set(protocol, length)
+    measured.set(items, byProtocol)
+  }
   return length
 }
 
