@@ -2,7 +2,7 @@ import {printable} from '../core/printable.js'
 import {ExitCode, ProtocolCommand} from '../core/protocol-command.js'
 import type {Message} from '../core/protocol/message.js'
 import {compareCodePoints} from '../core/store/name-index.js'
-import {ConnectionError, isConnectionError} from '../core/transport/client-connection.js'
+import {ConnectionError} from '../core/transport/client-connection.js'
 
 /** What `iss list --json` prints. */
 export interface ListResult {
@@ -21,13 +21,6 @@ export interface ListResult {
 export const PAGE_SIZE = 2000
 /** An identity key is at most 255 bytes of name; a longer NEXT is not one. */
 const MAX_NEXT_LENGTH = 1024
-
-/**
- * Characters JSON.stringify leaves raw that a terminal acts on: DEL, C1 (U+009B is CSI), the line and
- * paragraph separators and the bidi controls, as printable() escapes them. C0 and lone surrogates are
- * escaped by JSON.stringify itself.
- */
-const JSON_UNSAFE = /[\u007F-\u009F\u061C\u200E\u200F\u2028\u2029\u202A-\u202E\u2066-\u2069]/g
 
 export default class List extends ProtocolCommand<typeof List> {
   static override summary = 'List the images stored on an iss server.'
@@ -48,14 +41,6 @@ export default class List extends ProtocolCommand<typeof List> {
   protected override defaultMaxSize = 16 * 1024 * 1024
 
   async run(): Promise<ListResult> {
-    try {
-      return await this.listAll()
-    } catch (error) {
-      throw tooLargeListing(error) ?? error
-    }
-  }
-
-  private async listAll(): Promise<ListResult> {
     const names: string[] = []
     const json = this.jsonEnabled()
     let after: string | undefined
@@ -87,15 +72,6 @@ export default class List extends ProtocolCommand<typeof List> {
     }
   }
 
-  /** Plain JSON, with what a terminal would act on escaped as \uXXXX (JSON.parse reads the same strings). */
-  protected override logJson(json: unknown): void {
-    const text = JSON.stringify(json, null, 2).replaceAll(
-      JSON_UNSAFE,
-      (c) => `\\u${c.codePointAt(0)!.toString(16).padStart(4, '0')}`,
-    )
-    process.stdout.write(text + '\n')
-  }
-
   /** The AFTER of the next page, or undefined when the listing is complete (no NEXT: the last page, or a seed server). */
   private nextPage(response: Message, after: string | undefined): string | undefined {
     const next = response.extra.get('NEXT') ?? null
@@ -121,20 +97,4 @@ async function print(text: string): Promise<void> {
   await new Promise<void>((resolve) => {
     process.stdout.once('drain', resolve)
   })
-}
-
-/**
- * The client's own frame limit, hit by a listing: only a server that sends every name in one answer (a seed
- * server) gets there. Said without naming a flag: `list` has no --max-size.
- */
-function tooLargeListing(error: unknown): ConnectionError | undefined {
-  if (!isConnectionError(error) || error.kind !== 'protocol') return undefined
-  const cause = error.cause as {code?: unknown; message?: unknown} | undefined
-  if (cause?.code !== 'E_TOO_LARGE') return undefined
-  return new ConnectionError(
-    'protocol',
-    error.address,
-    `${error.address} sent a listing larger than this client accepts (${String(cause.message)}): it sends every name in one answer instead of pages, as iss servers do`,
-    {cause},
-  )
 }

@@ -140,7 +140,7 @@ describe('iss list', () => {
       try {
         const result = await runCli(['list', '-p', String(server.port)])
         expect(result.code).to.equal(3)
-        expect(result.stderr).to.contain('listing larger than this client accepts')
+        expect(result.stderr).to.contain('over the limit')
         expect(result.stderr).to.not.contain('--max-size')
       } finally {
         server.close()

@@ -98,8 +98,9 @@ describe('encodeFrameChunks (a LIST answer encoded as it is sent)', () => {
           ['STATUS', 'OK'],
           ['DETAILS', list],
           ['FILENAME', null],
-          ['FILE_DATA', null],
+          // Extension keys go before FILE_DATA, which iss writes last.
           ['NEXT', list.at(-1)],
+          ['FILE_DATA', null],
         ]),
       ),
     )
