@@ -38,9 +38,8 @@ function measure(upper) {
   found.clear()
   const loaded = heap()
   const snapshot = index.list()
-  const withSnapshot = heap()
   if (snapshot.length !== COUNT || index.size !== COUNT) throw new Error('index lost names')
-  return {perName: (loaded - before) / COUNT, snapshotPerName: (withSnapshot - loaded) / COUNT}
+  return {perName: (loaded - before) / COUNT, snapshotPerName: (heap() - loaded) / COUNT}
 }
 
 if (typeof globalThis.gc !== 'function') {
