@@ -27,6 +27,7 @@ const MODES = {
     smallRuns: 1,
     connections: 64,
     listCount: 2000,
+    listLargeCount: 0,
     listRuns: 3,
     cliRuns: 3,
     install: false,
@@ -41,6 +42,7 @@ const MODES = {
     smallRuns: 3,
     connections: 64,
     listCount: 100_000,
+    listLargeCount: 0,
     listRuns: 10,
     cliRuns: 12,
     install: true,
@@ -56,6 +58,8 @@ const MODES = {
     smallRuns: 5,
     connections: 64,
     listCount: 100_000,
+    // Issue 18's 1.6-million-name store: idle RSS and one whole LIST (linking the names takes minutes).
+    listLargeCount: 1_600_000,
     listRuns: 20,
     cliRuns: 30,
     install: true,
@@ -72,6 +76,7 @@ const USAGE = `Usage: npm run bench -- [options]
   --duration SECONDS   small-operation window per run
   --connections N      concurrent connections for small operations (default 64)
   --list-count N       images stored for LIST (default 100000)
+  --list-large N       also a store of N names of 240 bytes: idle RSS, one whole LIST (long: 1600000)
   --cli-runs N         runs per CLI command (default 12)
   --profile            also run one iss PUT and GET under --cpu-prof and summarise it
   --no-nginx           skip nginx;  --no-install: never apt-get install nginx
@@ -124,6 +129,9 @@ function parseArgs(argv) {
         break
       case '--list-count':
         opts.listCount = Math.max(1, Number(value()))
+        break
+      case '--list-large':
+        opts.listLargeCount = Math.max(0, Number(value()))
         break
       case '--cli-runs':
         opts.cliRuns = Math.max(1, Number(value()))

@@ -97,6 +97,7 @@ function listTable(list) {
     if (r.serverStartMs !== undefined) notes.push(`start incl. index ${fmt.int(r.serverStartMs)} ms`)
     if (r.cliMedianMs)
       notes.push(`\`iss list\` prints all: ${fmt.int(r.cliMedianMs)} ms, peak ${fmt.int(r.cliPeakMiB)} MiB`)
+    if (r.serverIdleMiB) notes.push(`server idle ${fmt.int(r.serverIdleMiB)} MiB`)
     if (r.serverPeakMiB) notes.push(`server peak ${fmt.int(r.serverPeakMiB)} MiB`)
     return [
       r.label,

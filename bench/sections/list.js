@@ -84,6 +84,74 @@ async function cliListRuns(ctx, port, runs) {
   return {cli, lines}
 }
 
+const LINKS_PER_FILE = 50_000
+
+/** `count` hard links named by 240-byte names to a few tiny PNGs: a 1.6-million-name store in minutes. */
+function seedLinkedStore(dir, count, nameBytes = 240) {
+  fs.mkdirSync(dir, {recursive: true})
+  const seeds = `${dir}-seeds`
+  fs.mkdirSync(seeds, {recursive: true})
+  const png = Buffer.from('89504e470d0a1a0a0000000d4948445200000001000000010806000000', 'hex')
+  for (let i = 0; i < count; i++) {
+    const seed = path.join(seeds, `${Math.floor(i / LINKS_PER_FILE)}.png`)
+    if (i % LINKS_PER_FILE === 0) fs.writeFileSync(seed, png)
+    const stem = `${String(i).padStart(8, '0')}-`
+    fs.linkSync(seed, path.join(dir, stem + 'x'.repeat(nameBytes - stem.length - 4) + '.png'))
+  }
+  fs.rmSync(seeds, {recursive: true, force: true})
+}
+
+function rssMiB(pid) {
+  const text = fs.readFileSync(`/proc/${pid}/status`, 'utf8')
+  return Number(/^VmRSS:\s+(\d+) kB/m.exec(text)[1]) / 1024
+}
+
+/**
+ * Issue 18, item 6, third instance, as a bench row (too slow for a test): the server's RSS idle over a
+ * store of `listLargeCount` names of 240 bytes (1.6 million in --mode long), its peak while sending one
+ * whole (seed) LIST, and `iss list` paging through every name.
+ */
+async function largeStoreRow(ctx) {
+  const count = ctx.opts.listLargeCount
+  const store = path.join(ctx.tmp, 'list-large-store')
+  fs.rmSync(store, {recursive: true, force: true})
+  ctx.log(`list: linking ${count} names of 240 bytes`)
+  seedLinkedStore(store, count)
+  const port = await freePort()
+  let server
+  try {
+    const started = Date.now()
+    server = await startIss({storage: store, port, logDir: ctx.tmp, readyTimeoutMs: 900_000})
+    const startMs = Date.now() - started
+    await new Promise((resolve) => {
+      setTimeout(resolve, 3000)
+    })
+    const idleMiB = rssMiB(server.pid)
+    server.resetPeak()
+    const whole = await once(port, 'iss', false)
+    const listPeakMiB = server.peakKiB() / 1024
+    const run = await runIss(['list', '--port', String(port)], {measureRss: true, timeoutMs: 900_000})
+    if (run.code !== 0) throw new Error(`iss list exited ${run.code}: ${run.stderr.slice(-500)}`)
+    return {
+      id: 'iss-large',
+      label: `iss, ${count.toLocaleString('en-US')} names of 240 bytes (whole seed LIST)`,
+      medianMs: whole.ms,
+      responseBytes: whole.length,
+      serverStartMs: startMs,
+      serverIdleMiB: idleMiB,
+      serverPeakMiB: listPeakMiB,
+      cliMedianMs: run.ms,
+      cliPeakMiB: (run.rssKiB ?? 0) / 1024,
+      cliLines: run.stdout.split('\n').filter(Boolean).length,
+    }
+  } catch (error) {
+    return {id: 'iss-large', label: `iss, ${count} names`, failed: String(error.message ?? error)}
+  } finally {
+    await server?.stop()
+    fs.rmSync(store, {recursive: true, force: true})
+  }
+}
+
 async function runList(ctx) {
   const count = ctx.opts.listCount
   const runs = ctx.opts.listRuns
@@ -191,6 +259,7 @@ async function runList(ctx) {
   const iss = rows.find((r) => r.id === 'iss')
   // Time ratios: iss's LIST time over each anchor's (below 1, iss answers faster).
   for (const row of rows) if (row.id !== 'iss') row.issTimeRatio = ratio(iss?.medianMs, row.medianMs)
+  if (ctx.opts.listLargeCount > 0 && !ctx.expired()) rows.push(await largeStoreRow(ctx))
   return {count, seedMs, rows}
 }
 
