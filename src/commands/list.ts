@@ -1,7 +1,6 @@
 import {printable} from '../core/printable.js'
 import {ExitCode, ProtocolCommand} from '../core/protocol-command.js'
 import type {Message} from '../core/protocol/message.js'
-import {compareCodePoints} from '../core/store/name-index.js'
 import {ConnectionError} from '../core/transport/client-connection.js'
 
 /** What `iss list --json` prints. */
@@ -76,11 +75,12 @@ export default class List extends ProtocolCommand<typeof List> {
   private nextPage(response: Message, after: string | undefined): string | undefined {
     const next = response.extra.get('NEXT') ?? null
     if (next === null) return undefined
-    // A server that sends NEXT must move forward, or a hostile one could make the client ask forever.
+    // A server that sends NEXT must move forward (UTF-8 byte order is code point order), or a hostile one
+    // could make the client ask forever.
     if (
       typeof next !== 'string' ||
       next.length > MAX_NEXT_LENGTH ||
-      (after !== undefined && compareCodePoints(next, after) <= 0)
+      (after !== undefined && Buffer.compare(Buffer.from(next), Buffer.from(after)) <= 0)
     )
       throw new ConnectionError(
         'protocol',
