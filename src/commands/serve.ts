@@ -16,6 +16,7 @@ import {
   type ServerConfig,
 } from '../core/config.js'
 import type {PluginRecord} from '../core/discovery.js'
+import {unknownFlagMessage} from '../core/did-you-mean.js'
 import {createLogger, LOG_LEVELS} from '../core/logger.js'
 import {StartupError} from '../core/registry.js'
 import type * as serverApp from '../core/server-app.js'
@@ -109,6 +110,12 @@ export default class Serve extends Command {
 
   /** oclif's parse errors exit 1; usage errors are 2 in iss (DESIGN.md). */
   protected override async catch(error: Interfaces.CommandError): Promise<unknown> {
+    const typo = unknownFlagMessage(error, this.config.bin, 'serve', Serve.flags)
+    if (typo !== undefined) {
+      process.stderr.write(typo + '\n')
+      this.exit(EXIT_LOCAL)
+    }
+
     if ((error as {parse?: unknown}).parse !== undefined) {
       ;(error as {oclif?: {exit?: number}}).oclif = {...(error as {oclif?: object}).oclif, exit: EXIT_LOCAL}
     }

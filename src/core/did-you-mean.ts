@@ -37,3 +37,20 @@ export function unknownFlagLine(
   })
   return `${bin}: ${parts.join('; ')} (${bin} ${commandId} --help lists them)`
 }
+
+/**
+ * The one line for oclif's NonExistentFlagsError (`Nonexistent flag: --hots`), with the nearest flag of the
+ * command for each; undefined for any other error. Every command's catch() can use it.
+ */
+export function unknownFlagMessage(
+  error: unknown,
+  bin: string,
+  commandId: string,
+  flags: Record<string, {char?: string}>,
+): string | undefined {
+  const typos = (error as {flags?: unknown}).flags
+  if (!(error instanceof Error) || !Array.isArray(typos) || !error.message.startsWith('Nonexistent flag')) {
+    return undefined
+  }
+  return unknownFlagLine(bin, commandId, typos.map(String), flags)
+}

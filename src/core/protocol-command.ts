@@ -2,7 +2,7 @@ import {Command, Flags, type Interfaces} from '@oclif/core'
 
 import {describeFailure, ExitCode, type Failure} from './client-failure.js'
 import {DEFAULT_MAX_SIZE, DEFAULT_PORT} from './config.js'
-import {unknownFlagLine} from './did-you-mean.js'
+import {unknownFlagMessage} from './did-you-mean.js'
 import {printable} from './printable.js'
 import {type Message, PROTOCOL_VERSION} from './protocol/message.js'
 import type {PickleValue} from './protocol/values.js'
@@ -290,13 +290,14 @@ export abstract class ProtocolCommand<T extends typeof Command> extends Command 
   }
 
   protected override async catch(error: Interfaces.CommandError): Promise<unknown> {
-    const typos = (error as {flags?: unknown}).flags
-    if (Array.isArray(typos) && error.message.startsWith('Nonexistent flag')) {
-      const ctor = this.ctor as T & typeof ProtocolCommand
-      const flags = {...ctor.baseFlags, ...ctor.flags, json: {}}
-      process.stderr.write(unknownFlagLine(this.config.bin, this.id ?? '', typos.map(String), flags) + '\n')
+    const ctor = this.ctor as T & typeof ProtocolCommand
+    const allFlags = {...ctor.baseFlags, ...ctor.flags, json: {}}
+    const typo = unknownFlagMessage(error, this.config.bin, this.id ?? '', allFlags)
+    if (typo !== undefined) {
+      process.stderr.write(typo + '\n')
       this.exit(ExitCode.LOCAL_ERROR)
     }
+
     const failure = this.failureOf(error)
     if (failure === undefined) return super.catch(error)
     if (this.jsonEnabled()) {

@@ -160,6 +160,11 @@ describe('iss clients tell the truth (issue 11 items 7-12, issue 18 item 8)', fu
         'iss: unknown flag --hots; did you mean --host? (iss list --help lists them)',
       ])
       expect(hots.stdout).to.equal('')
+      const serve = await runCli(['serve', '--storage', path.join(work, 'never'), '--max-szie', '1MiB'])
+      expect(serve.code).to.equal(2)
+      expect(lines(serve.stderr)).to.deep.equal([
+        'iss: unknown flag --max-szie; did you mean --max-size? (iss serve --help lists them)',
+      ])
     })
   })
 
