@@ -20,6 +20,12 @@ export interface FuzzOptions {
   seed: number
   /** An input whose check takes longer than this (three tries) is a hang. */
   slowMs?: number
+  /**
+   * Time per input byte: an input whose check takes longer than slowBaseMs + its length x this (three
+   * tries) is too slow for its size, even under slowMs. Catches work super-linear in the input.
+   */
+  slowMsPerByte?: number
+  slowBaseMs?: number
   /** Bounds on the process while fuzzing, checked every 64 inputs. */
   maxHeapBytes?: number
   maxRssBytes?: number
@@ -39,6 +45,8 @@ export interface FuzzReport {
   framedMessages: number
   framedRejected: number
   maxInputMs: number
+  /** The most time per byte of any input of 256 bytes or more, in microseconds. */
+  maxUsPerByte: number
   slowestInputHex: string
   peakRssBytes: number
   peakHeapBytes: number
@@ -51,6 +59,8 @@ const MB = 1024 * 1024
 
 export function runFuzz(options: FuzzOptions): FuzzReport {
   const slowMs = options.slowMs ?? 200
+  const slowMsPerByte = options.slowMsPerByte ?? 0.02
+  const slowBaseMs = options.slowBaseMs ?? 25
   const maxHeap = options.maxHeapBytes ?? 400 * MB
   const maxRss = options.maxRssBytes ?? 900 * MB
   const maxArrayBuffers = options.maxArrayBuffersBytes ?? 128 * MB
@@ -67,6 +77,7 @@ export function runFuzz(options: FuzzOptions): FuzzReport {
     framedMessages: 0,
     framedRejected: 0,
     maxInputMs: 0,
+    maxUsPerByte: 0,
     slowestInputHex: '',
     peakRssBytes: 0,
     peakHeapBytes: 0,
@@ -98,18 +109,25 @@ export function runFuzz(options: FuzzOptions): FuzzReport {
   /** Runs one check, timed; a slow one is tried twice more before it counts as a hang. */
   const timed = <T>(input: Buffer, check: () => T): T | undefined => {
     try {
+      const budgetMs = Math.min(slowMs, slowBaseMs + input.length * slowMsPerByte)
       const t0 = performance.now()
       let result = check()
       let ms = performance.now() - t0
-      if (ms > slowMs) {
-        for (let k = 0; k < 2 && ms > slowMs; k++) {
+      if (ms > budgetMs) {
+        for (let k = 0; k < 2 && ms > budgetMs; k++) {
           const t1 = performance.now()
           result = check()
           ms = Math.min(ms, performance.now() - t1)
         }
 
-        if (ms > slowMs) throw new OracleFailure(`took ${ms.toFixed(0)} ms (over ${slowMs} ms)`, input)
+        if (ms > budgetMs)
+          throw new OracleFailure(
+            `took ${ms.toFixed(0)} ms for ${input.length} bytes (over ${budgetMs.toFixed(0)} ms: ${slowBaseMs} ms + ${slowMsPerByte * 1000} us per byte, at most ${slowMs} ms)`,
+            input,
+          )
       }
+
+      if (input.length >= 256) report.maxUsPerByte = Math.max(report.maxUsPerByte, (ms * 1000) / input.length)
 
       if (ms > report.maxInputMs) {
         report.maxInputMs = ms

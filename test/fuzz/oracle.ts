@@ -1,6 +1,8 @@
 // What every input must do: decode to a value of the subset or fail with an IssError from the
 // catalogue (never another exception, never a wrapped internal failure), the same whether it arrives
-// whole or in pieces, with well-formed stream events; framed, the same through MessageReader.
+// whole or in pieces, with well-formed stream events; framed, the same through MessageReader. And at a
+// bounded cost: the heap the decoder creates is bounded per input byte (checkCost), and so is the
+// time (fuzz-run.ts times every input against a budget per byte).
 import {maxFrameBytes} from '../../src/core/config.js'
 import {ERROR_CODE_SUMMARY, ErrorCode, isIssError} from '../../src/core/errors.js'
 import {frameHeader} from '../../src/core/protocol/frame-header.js'
@@ -139,6 +141,33 @@ function checkStreamEvents(events: readonly DecodeEvent[], input: Buffer, where:
   return ended
 }
 
+/**
+ * The most heap one input byte may make the decoder create, at its measured cost (COST in
+ * pickle-limits.ts): EMPTY_DICT is one byte for a dict, its bookkeeping and its stack slot (304);
+ * everything else costs less per byte. Memo references are not counted again (createdBytes).
+ */
+export const MAX_CREATED_BYTES_PER_INPUT_BYTE = 320
+const CREATED_SLACK_BYTES = 4096
+
+/**
+ * The decoder created at most MAX_CREATED_BYTES_PER_INPUT_BYTE per byte it read (besides what it charged
+ * ahead for a value announced but not yet arrived), and charged at least what it created.
+ */
+export function checkCost(decoder: PickleDecoder, input: Buffer, where: string): void {
+  const bound = MAX_CREATED_BYTES_PER_INPUT_BYTE * decoder.position + CREATED_SLACK_BYTES
+  const created = decoder.createdBytes - decoder.chargedAhead
+  if (created > bound)
+    throw new OracleFailure(
+      `${where}: created ${created} bytes of heap for ${decoder.position} input bytes (bound ${bound})`,
+      input,
+    )
+  if (decoder.createdBytes > decoder.chargedBytes)
+    throw new OracleFailure(
+      `${where}: created ${decoder.createdBytes} bytes but charged ${decoder.chargedBytes}`,
+      input,
+    )
+}
+
 /** decodePickle's contract, fed in pieces: a value, or the same error. */
 function decodeInPieces(chunks: readonly Buffer[], input: Buffer): Outcome {
   const decoder = new PickleDecoder({streamKeys: []})
@@ -157,9 +186,11 @@ function decodeInPieces(chunks: readonly Buffer[], input: Buffer): Outcome {
     }
   } catch (error) {
     if (error instanceof OracleFailure) throw error
+    checkCost(decoder, input, 'PickleDecoder (pieces)')
     return errorOutcome(error, input, 'PickleDecoder (pieces)', true)
   }
 
+  checkCost(decoder, input, 'PickleDecoder (pieces)')
   if (!decoder.done) return {kind: 'error', code: ErrorCode.MALFORMED, message: 'truncated'}
   if (used < input.length) return {kind: 'error', code: ErrorCode.MALFORMED, message: 'bytes after STOP'}
   return {kind: 'value', value: decoder.value}
@@ -210,8 +241,11 @@ function checkStreaming(input: Buffer, rng: Rng): void {
   } catch (error) {
     checkStreamEvents(events, input, 'PickleDecoder (streaming)')
     errorOutcome(error, input, 'PickleDecoder (streaming)', true)
+    checkCost(decoder, input, 'PickleDecoder (streaming)')
     return
   }
+
+  checkCost(decoder, input, 'PickleDecoder (streaming)')
 
   // eslint-disable-next-line unicorn/no-declarations-before-early-exit -- the check throws on bad events, finished or not
   const ended = checkStreamEvents(events, input, 'PickleDecoder (streaming)')

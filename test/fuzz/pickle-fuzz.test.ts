@@ -1,12 +1,19 @@
 import {expect} from 'chai'
 
 import {ErrorCode, IssError} from '../../src/core/errors.js'
-import {decodePickle, PickleError} from '../../src/core/protocol/pickle-decoder.js'
+import {decodePickle, PickleDecoder, PickleError} from '../../src/core/protocol/pickle-decoder.js'
 import {cpythonCorpus} from './corpus.js'
 import {fuzzInChild} from './fuzz-child.js'
 import {fuzzSeed} from './fuzz-seed.js'
 import {Rng, scanOpcodes} from './mutators.js'
-import {checkPickle, errorOutcome, OracleFailure, subsetProblem} from './oracle.js'
+import {
+  checkCost,
+  checkPickle,
+  errorOutcome,
+  MAX_CREATED_BYTES_PER_INPUT_BYTE,
+  OracleFailure,
+  subsetProblem,
+} from './oracle.js'
 import {REGRESSIONS} from './regressions.js'
 
 /** Inputs of the short run inside npm test; `npm run fuzz` runs 1,000,000 and more. */
@@ -65,6 +72,21 @@ describe('fuzz: pickle decoder and message validation', function () {
     expect(subsetProblem(new Map([['k', [1n, 'x', Buffer.alloc(1)]]]))).to.equal(null)
   })
 
+  it('the cost check can fail: more heap created per input byte than any opcode makes', () => {
+    const input = Buffer.from('}}', 'latin1')
+    const fake = (createdBytes: number, chargedBytes: number) =>
+      ({position: 2, createdBytes, chargedBytes, chargedAhead: 0}) as unknown as PickleDecoder
+    expect(() => checkCost(fake(2 * MAX_CREATED_BYTES_PER_INPUT_BYTE + 4097, 1 << 20), input, 'test')).to.throw(
+      OracleFailure,
+      /created/,
+    )
+    expect(() => checkCost(fake(100, 50), input, 'test')).to.throw(OracleFailure, /charged/)
+    const real = new PickleDecoder()
+    real.write(input, [])
+    checkCost(real, input, 'test')
+    expect(real.createdBytes).to.be.above(0)
+  })
+
   it('regressions: every input the fuzzer ever broke the decoder with is now refused or decoded cleanly', () => {
     for (const {hex, why} of REGRESSIONS) {
       const outcome = checkPickle(Buffer.from(hex, 'hex'), new Rng(7))
@@ -79,7 +101,8 @@ describe('fuzz: pickle decoder and message validation', function () {
     const report = await fuzzInChild({mutations: MUTATIONS, grammar: GRAMMAR, frames: 0, seed}, 170_000)
     console.log(
       `      seed ${seed}: ${report.inputs?.total} inputs in ${report.elapsedMs} ms: ${report.accepted} decoded, refused ${JSON.stringify(report.refused)}, ` +
-        `${report.distinctRefusals} distinct refusals, slowest ${report.maxInputMs?.toFixed(1)} ms, peak heap ${Math.round(report.peakHeapBytes / 2 ** 20)} MiB`,
+        `${report.distinctRefusals} distinct refusals, slowest ${report.maxInputMs?.toFixed(1)} ms, ` +
+        `at most ${report.maxUsPerByte?.toFixed(1)} us per byte, peak heap ${Math.round(report.peakHeapBytes / 2 ** 20)} MiB`,
     )
     expect(report.failures).to.deep.equal([])
     expect(report.inputs.mutations).to.equal(MUTATIONS)

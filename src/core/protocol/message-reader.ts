@@ -1,7 +1,8 @@
 import {errors, type IssError, isIssError} from '../errors.js'
+import type {DecodeBudget} from './decode-budget.js'
 import {type ByteOrder, FRAME_HEADER_BYTES} from './frame-header.js'
 import {type Message, toMessage} from './message.js'
-import {type DecodeEvent, PickleDecoder, type PickleLimits} from './pickle-decoder.js'
+import {type DecodeEvent, PickleDecoder, type PickleDecoderOptions, type PickleLimits} from './pickle-decoder.js'
 import {type PickleDict, PickleTuple, type PickleValue} from './values.js'
 
 /** What a reader hands out, in wire order. */
@@ -20,6 +21,11 @@ export interface MessageReaderOptions {
   byteOrder?: ByteOrder | 'detect'
   limits?: Partial<PickleLimits>
   streamKeys?: readonly string[]
+  /**
+   * Decode memory shared with other readers (a server's connections): each frame's decoder reserves
+   * from it as it grows and gives it back when the frame is done or failed; past it, E_BUSY (fatal).
+   */
+  budget?: DecodeBudget
 }
 
 /** One reading of a frame header; `order` is undefined when both readings agree (a palindromic header). */
@@ -57,7 +63,7 @@ function typeName(value: PickleValue): string {
  */
 export class MessageReader {
   private readonly maxFrameBytes: number
-  private readonly decoderOptions: {limits: Partial<PickleLimits>; streamKeys?: readonly string[]}
+  private readonly decoderOptions: PickleDecoderOptions
   private order?: ByteOrder
   private readonly header = Buffer.alloc(FRAME_HEADER_BYTES)
   private headerHave = 0
@@ -73,7 +79,7 @@ export class MessageReader {
     this.maxFrameBytes = options.maxFrameBytes
     const limits = {...options.limits}
     if (options.maxStreamBytes !== undefined) limits.maxStreamBytes = options.maxStreamBytes
-    this.decoderOptions = {limits, streamKeys: options.streamKeys}
+    this.decoderOptions = {limits, streamKeys: options.streamKeys, budget: options.budget}
     if (options.byteOrder !== undefined && options.byteOrder !== 'detect') this.order = options.byteOrder
   }
 
@@ -114,8 +120,17 @@ export class MessageReader {
       }
     } catch (error) {
       this.failed = error instanceof Error ? error : new Error(String(error))
+      this.release()
       throw this.failed
     }
+  }
+
+  /**
+   * Gives the shared budget back what the frame in progress reserved. Call it when the connection
+   * closes mid-frame; finished and failed frames give theirs back by themselves.
+   */
+  release(): void {
+    this.decoder?.release()
   }
 
   private startFrame(available: number): void {
@@ -203,6 +218,7 @@ export class MessageReader {
 
   private finishFrame(match: Candidate, events: ReaderEvent[]): void {
     const value = this.decoder!.value
+    this.decoder!.release()
     if (match.order !== undefined) this.order ??= match.order
     this.decoder = undefined
     this.headerHave = 0
