@@ -13,6 +13,7 @@ import {discoverHandlers, type ModuleLoader, type PluginRecord} from './discover
 import {Dispatcher, errorReply} from './dispatch.js'
 import {Exchange} from './request-exchange.js'
 import {logRequest, silentLogger} from './logger.js'
+import {DecodeBudget, DEFAULT_DECODE_BUDGET_BYTES} from './protocol/decode-budget.js'
 import type {HandlerRegistry} from './registry.js'
 import type {ServerEventBus} from './events.js'
 import type {ImageStore} from './store/store.js'
@@ -86,6 +87,8 @@ export async function createIssServer(options: IssServerOptions): Promise<IssSer
         minAverageRate: config.minAverageRate ?? DEFAULT_MIN_AVERAGE_RATE,
         deadlineSlackMs: config.deadlineSlackMs ?? DEFAULT_DEADLINE_SLACK_MS,
         lingerMs: options.lingerMs ?? DEFAULT_LINGER_MS,
+        // One budget for every connection's decoder: 256 MiB, documented in docs/security.md.
+        decodeBudget: new DecodeBudget(DEFAULT_DECODE_BUDGET_BYTES),
       },
       hooks: {
         open: (peer, signal) => new Exchange(dispatcher, store, peer, signal, logger),

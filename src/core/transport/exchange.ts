@@ -1,6 +1,8 @@
 import type {Writable} from 'node:stream'
 
+import type {DecodeBudget} from '../protocol/decode-budget.js'
 import type {Message} from '../protocol/message.js'
+import type {PickleLimits} from '../protocol/pickle-decoder.js'
 import type {PickleDict} from '../protocol/values.js'
 import type {FailedRequest, Reply} from '../reply.js'
 import type {ClockLimits} from './connection-clock.js'
@@ -48,4 +50,8 @@ export interface ConnectionLimits extends ClockLimits {
   readonly maxStreamBytes: number
   /** After a fatal answer, how long to keep discarding what the peer still sends before closing. */
   readonly lingerMs: number
+  /** Decode memory shared by all connections (E_BUSY past it). */
+  readonly decodeBudget?: DecodeBudget
+  /** The decoder's limits for one request (REQUEST_PICKLE_LIMITS on a server). */
+  readonly decodeLimits?: Partial<PickleLimits>
 }

@@ -82,7 +82,8 @@ export class ServerConnection {
       maxStreamBytes: limits.maxStreamBytes,
       byteOrder: 'detect',
       streamKeys: ['FILE_DATA'],
-      limits: options.decodeLimits,
+      limits: options.decodeLimits ?? limits.decodeLimits,
+      budget: limits.decodeBudget,
     })
     this.clock = new ConnectionClock(limits, {
       idle: () => {
@@ -522,6 +523,7 @@ export class ServerConnection {
     }
 
     this.state = 'closed'
+    this.reader.release()
     this.clock.stop()
     if (this.lingerTimer) clearTimeout(this.lingerTimer)
     this.abort.abort()
