@@ -4,7 +4,10 @@
  * What hostile pickles cost the decoder: the heap it holds and the CPU it spends, per instance of
  * issue 18 items 1 and 2 (docs/security.md, "Cost model"). Each instance runs in its own process.
  *
- *   npm run build && npx node bench/decode-cost.js [--instance memo|ints|keys|lists|all] [--json]
+ *   npm run build && npx node bench/decode-cost.js [--instance memo|ints|keys|lists|all] [--server] [--json]
+ *
+ * --server decodes with the limits a server applies to a request (REQUEST_PICKLE_LIMITS); without it,
+ * with the decoder's defaults (what a client applies to a reply).
  *
  * memo   PROTO 4, then (EMPTY_DICT, MEMOIZE) x 999,000, held open (no STOP)
  * ints   protocol 0: MARK, then 120,000 `I` lines of 4,300 digits (516 MB), held open
@@ -61,10 +64,13 @@ function* repeated(unit, count) {
 
 /** In the child: feed one instance to a PickleDecoder and report. */
 function measure(instance) {
-  const {PickleDecoder} = require(path.join(dist, 'src/core/protocol/pickle-decoder.js'))
+  const decoderModule = require(path.join(dist, 'src/core/protocol/pickle-decoder.js'))
+  const {PickleDecoder} = decoderModule
+  // --server: the limits a server applies to a request (REQUEST_PICKLE_LIMITS), where the build has them.
+  const limits = process.argv.includes('--server') ? decoderModule.REQUEST_PICKLE_LIMITS : undefined
   globalThis.gc()
   const before = process.memoryUsage().heapUsed
-  const decoder = new PickleDecoder({streamKeys: ['FILE_DATA']})
+  const decoder = new PickleDecoder({streamKeys: ['FILE_DATA'], limits})
   const events = []
   let fed = 0
   let outcome = 'held open'
@@ -111,11 +117,22 @@ function main() {
   const wanted = pick === -1 || args[pick + 1] === 'all' ? INSTANCES : [args[pick + 1]]
   const results = wanted.map((instance) =>
     JSON.parse(
-      execFileSync(process.execPath, ['--expose-gc', '--max-old-space-size=4096', __filename, '--child', instance], {
-        encoding: 'utf8',
-        env: {...process.env, ISS_DIST: dist},
-        maxBuffer: 1024 * 1024,
-      }),
+      execFileSync(
+        process.execPath,
+        [
+          '--expose-gc',
+          '--max-old-space-size=4096',
+          __filename,
+          '--child',
+          instance,
+          ...(args.includes('--server') ? ['--server'] : []),
+        ],
+        {
+          encoding: 'utf8',
+          env: {...process.env, ISS_DIST: dist},
+          maxBuffer: 1024 * 1024,
+        },
+      ),
     ),
   )
   if (args.includes('--json')) console.log(JSON.stringify(results))

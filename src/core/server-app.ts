@@ -14,6 +14,7 @@ import {Dispatcher, errorReply} from './dispatch.js'
 import {Exchange} from './request-exchange.js'
 import {logRequest, silentLogger} from './logger.js'
 import {DecodeBudget, DEFAULT_DECODE_BUDGET_BYTES} from './protocol/decode-budget.js'
+import {REQUEST_PICKLE_LIMITS} from './protocol/pickle-decoder.js'
 import type {HandlerRegistry} from './registry.js'
 import type {ServerEventBus} from './events.js'
 import type {ImageStore} from './store/store.js'
@@ -87,8 +88,9 @@ export async function createIssServer(options: IssServerOptions): Promise<IssSer
         minAverageRate: config.minAverageRate ?? DEFAULT_MIN_AVERAGE_RATE,
         deadlineSlackMs: config.deadlineSlackMs ?? DEFAULT_DEADLINE_SLACK_MS,
         lingerMs: options.lingerMs ?? DEFAULT_LINGER_MS,
-        // One budget for every connection's decoder: 256 MiB, documented in docs/security.md.
+        // One budget for every connection's decoder, and request-sized limits (docs/security.md, "Cost model").
         decodeBudget: new DecodeBudget(DEFAULT_DECODE_BUDGET_BYTES),
+        decodeLimits: REQUEST_PICKLE_LIMITS,
       },
       hooks: {
         open: (peer, signal) => new Exchange(dispatcher, store, peer, signal, logger),

@@ -16,7 +16,7 @@ import type {PickleValue} from './values.js'
 // The decoder is four rooms: pickle-tokenizer.ts reads opcodes and arguments, pickle-machine.ts runs
 // the stack and memo, pickle-globals.ts holds the allowed callables, pickle-limits.ts the limits and
 // the cost model. Importers see only this module.
-export {DEFAULT_PICKLE_LIMITS, PickleError, type PickleLimits} from './pickle-limits.js'
+export {DEFAULT_PICKLE_LIMITS, PickleError, type PickleLimits, REQUEST_PICKLE_LIMITS} from './pickle-limits.js'
 export type {DecodeEvent} from './pickle-tokenizer.js'
 
 export interface PickleDecoderOptions {

@@ -1,5 +1,5 @@
 import {COST, malformedAt, type OpCursor} from './pickle-limits.js'
-import {type PickleDict, PickleTuple, type PickleValue, StreamedBytes} from './values.js'
+import {PickleTuple, type PickleValue, StreamedBytes} from './values.js'
 
 /**
  * The only callables of the subset (DESIGN.md "The pickle subset, exactly"): recognised by name,
@@ -38,10 +38,6 @@ const ALLOWED_GLOBALS = new Map<string, GlobalRef['kind']>([
   ['builtins\nbytearray', 'bytearray'],
   ['__builtin__\nbytearray', 'bytearray'],
 ])
-
-export function isContainer(value: Entry): value is PickleValue[] | PickleDict | PickleTuple {
-  return Array.isArray(value) || value instanceof Map || value instanceof PickleTuple
-}
 
 export function isStreamed(value: Entry): boolean {
   return value instanceof StreamedBytes || value instanceof StreamedStr || value instanceof PendingArgs

@@ -41,6 +41,17 @@ export const DEFAULT_PICKLE_LIMITS: Readonly<PickleLimits> = Object.freeze({
 })
 
 /**
+ * What a server allows one request: a request is a head of short keys (names are at most 255 bytes,
+ * though a 1 MiB FILENAME must still decode to be refused by the name rules) plus a streamed
+ * FILE_DATA, so 4 MiB of heap is ample. The CPU a hostile request can make the server spend before it
+ * is refused is proportional to this bound: about 4 times less than the decoder's default.
+ */
+export const REQUEST_PICKLE_LIMITS: Readonly<Partial<PickleLimits>> = Object.freeze({
+  maxTotalBytes: 4 * 1024 * 1024,
+  maxWork: 25_000_000,
+})
+
+/**
  * A pickle that is malformed, outside the subset (E_MALFORMED), over a limit (E_TOO_LARGE), or that
  * would take the server's shared decode budget past its end (E_BUSY). Always fatal.
  */
@@ -97,8 +108,8 @@ export const COST = {
   /** A tuple: its object and an exact-size array. */
   tuple: 80,
   tupleItem: 8,
-  /** The decoder's own bookkeeping of a container: one entry in each of its size and depth maps. */
-  container: 80,
+  /** The decoder's own bookkeeping of a container: its size-and-depth record. */
+  container: 48,
   /** One memo entry: the map entry and its {value, size} record, plus the table's growth room. */
   memo: 96,
   /** A container frozen by a memo reference: one entry in the frozen set. */

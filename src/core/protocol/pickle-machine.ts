@@ -3,7 +3,6 @@ import {
   applyReduce,
   type Entry,
   GlobalRef,
-  isContainer,
   isStreamed,
   PendingArgs,
   shown,
@@ -24,6 +23,29 @@ export interface StreamPlace {
   ambiguous: boolean
 }
 
+/**
+ * What the machine knows of a container: its size (its own cost plus its items', memo references
+ * counted in full) and its nesting depth. Shared by its stack slot and its memo entry, so that a
+ * container memoized empty and filled afterwards (as CPython writes lists and dicts) is charged in full
+ * when a reference repeats it.
+ */
+class Box {
+  constructor(
+    public size: number,
+    public depth: number,
+  ) {}
+}
+
+type Info = number | Box
+
+function sizeOf(info: Info): number {
+  return typeof info === 'number' ? info : info.size
+}
+
+function depthOf(info: Info): number {
+  return typeof info === 'number' ? 0 : info.depth
+}
+
 interface MachineLimits {
   maxDepth: number
   maxItems: number
@@ -38,11 +60,10 @@ interface MachineLimits {
  */
 export class PickleMachine {
   private readonly stack: Entry[] = []
-  private readonly sizes: number[] = []
+  /** Per stack entry: its size, or for a container its Box (which grows while the container is built). */
+  private readonly sizes: Info[] = []
   private readonly marks: number[] = []
-  private readonly memo = new Map<number, {value: Entry; size: number}>()
-  private readonly containerSize = new Map<object, number>()
-  private readonly containerDepth = new Map<object, number>()
+  private readonly memo = new Map<number, {value: Entry; info: Info}>()
   /**
    * Lists and dicts a memo reference has handed out: they never change again. That is how CPython's
    * output behaves, and it rules out cycles: a container can only come to hold itself through a memo
@@ -174,7 +195,7 @@ export class PickleMachine {
       this.meter.charge(COST.memo)
     }
 
-    this.memo.set(index, {value: this.stack.at(-1)!, size: this.sizes.at(-1)!})
+    this.memo.set(index, {value: this.stack.at(-1)!, info: this.sizes.at(-1)!})
   }
 
   memoGet(index: number): void {
@@ -188,9 +209,8 @@ export class PickleMachine {
     }
 
     // Charged as a copy: whoever walks the result meets the value again.
-    const size = this.sizeOf(value, entry.size)
-    this.meter.reference(size)
-    this.push(value, size)
+    this.meter.reference(sizeOf(entry.info))
+    this.push(value, entry.info)
   }
 
   // ---- opcodes without arguments
@@ -259,8 +279,8 @@ export class PickleMachine {
       case Op.LIST: {
         const {entries, sizes} = this.popMark()
         const list: PickleValue[] = []
-        this.pushContainer(list, COST.list)
-        this.appendTo(list, entries, sizes)
+        const box = this.pushContainer(list, COST.list)
+        this.appendTo(list, box, entries, sizes)
         break
       }
 
@@ -269,32 +289,32 @@ export class PickleMachine {
         const {entries, sizes} = code === Op.DICT ? this.popMark() : {entries: [], sizes: []}
         const dict: PickleDict = new Map()
         if (this.stack.length === 0 && this.marks.length === 0 && this.root === undefined) this.root = dict
-        this.pushContainer(dict, COST.dict)
-        if (code === Op.DICT) this.setItems(dict, entries, sizes)
+        const box = this.pushContainer(dict, COST.dict)
+        if (code === Op.DICT) this.setItems(dict, box, entries, sizes)
         break
       }
 
       case Op.APPEND: {
         const {entries, sizes} = this.popEntries(1)
-        this.appendTo(this.target('list'), entries, sizes)
+        this.appendTo(this.target('list'), this.topBox(), entries, sizes)
         break
       }
 
       case Op.APPENDS: {
         const {entries, sizes} = this.popMark()
-        this.appendTo(this.target('list'), entries, sizes)
+        this.appendTo(this.target('list'), this.topBox(), entries, sizes)
         break
       }
 
       case Op.SETITEM: {
         const {entries, sizes} = this.popEntries(2)
-        this.setItems(this.target('dict'), entries, sizes)
+        this.setItems(this.target('dict'), this.topBox(), entries, sizes)
         break
       }
 
       case Op.SETITEMS: {
         const {entries, sizes} = this.popMark()
-        this.setItems(this.target('dict'), entries, sizes)
+        this.setItems(this.target('dict'), this.topBox(), entries, sizes)
         break
       }
 
@@ -343,7 +363,7 @@ export class PickleMachine {
 
   // ---- the stack
 
-  private push(entry: Entry, size: number): void {
+  private push(entry: Entry, size: Info): void {
     this.stack.push(entry)
     this.sizes.push(size)
   }
@@ -353,12 +373,12 @@ export class PickleMachine {
     return this.marks.at(-1) ?? 0
   }
 
-  private popEntries(n: number): {entries: Entry[]; sizes: number[]} {
+  private popEntries(n: number): {entries: Entry[]; sizes: Info[]} {
     if (this.stack.length - n < this.floor()) throw this.malformed(`stack underflow at ${opName(this.cursor.op)}`)
     return {entries: this.stack.splice(-n, n), sizes: this.sizes.splice(-n, n)}
   }
 
-  private popMark(): {entries: Entry[]; sizes: number[]} {
+  private popMark(): {entries: Entry[]; sizes: Info[]} {
     const mark = this.marks.pop()
     if (mark === undefined) throw this.malformed(`${opName(this.cursor.op)} without a MARK`)
     return {entries: this.stack.splice(mark), sizes: this.sizes.splice(mark)}
@@ -384,20 +404,17 @@ export class PickleMachine {
     return value as PickleValue[] | PickleDict
   }
 
-  private pushContainer(container: PickleValue[] | PickleDict, cost: number): void {
+  /** The Box of the container on top of the stack (target() has checked it is one). */
+  private topBox(): Box {
+    return this.sizes.at(-1) as Box
+  }
+
+  private pushContainer(container: PickleValue[] | PickleDict, cost: number): Box {
     const size = COST.slot + cost + COST.container
     this.meter.value(size)
-    this.containerSize.set(container, size)
-    this.containerDepth.set(container, 1)
-    this.push(container, 0)
-  }
-
-  private sizeOf(entry: Entry, stackSize: number): number {
-    return isContainer(entry) ? this.containerSize.get(entry)! : stackSize
-  }
-
-  private depthOf(entry: Entry): number {
-    return isContainer(entry) ? this.containerDepth.get(entry)! : 0
+    const box = new Box(size, 1)
+    this.push(container, box)
+    return box
   }
 
   /** An item going into a container: it must be plain data. */
@@ -410,27 +427,27 @@ export class PickleMachine {
   }
 
   /** `sizeIncrease` is the items' sizes plus `entryCost`, the container's own cost of holding them. */
-  private grow(container: object, sizeIncrease: number, entryCost: number, itemDepth: number): void {
-    const depth = Math.max(this.containerDepth.get(container)!, itemDepth + 1)
+  private grow(box: Box, sizeIncrease: number, entryCost: number, itemDepth: number): void {
+    const depth = Math.max(box.depth, itemDepth + 1)
     if (depth > this.limits.maxDepth) throw this.malformed(`containers nested deeper than ${this.limits.maxDepth}`)
-    this.containerDepth.set(container, depth)
-    this.containerSize.set(container, this.containerSize.get(container)! + sizeIncrease + entryCost)
+    box.depth = depth
+    box.size += sizeIncrease + entryCost
     this.meter.charge(entryCost)
   }
 
-  private appendTo(list: PickleValue[], entries: Entry[], sizes: number[]): void {
+  private appendTo(list: PickleValue[], box: Box, entries: Entry[], sizes: Info[]): void {
     let size = 0
     let depth = 0
     for (const [k, entry] of entries.entries()) {
-      size += this.sizeOf(entry, sizes[k])
-      depth = Math.max(depth, this.depthOf(entry))
+      size += sizeOf(sizes[k])
+      depth = Math.max(depth, depthOf(sizes[k]))
       list.push(this.place(entry))
     }
 
-    this.grow(list, size, COST.listItem * entries.length, depth)
+    this.grow(box, size, COST.listItem * entries.length, depth)
   }
 
-  private setItems(dict: PickleDict, entries: Entry[], sizes: number[]): void {
+  private setItems(dict: PickleDict, box: Box, entries: Entry[], sizes: Info[]): void {
     if (entries.length % 2 !== 0) throw this.malformed(`${opName(this.cursor.op)} with an odd number of items`)
     let size = 0
     let depth = 0
@@ -446,15 +463,15 @@ export class PickleMachine {
         continue
       }
 
-      size += sizes[k] + this.sizeOf(value, sizes[k + 1])
-      depth = Math.max(depth, this.depthOf(value))
+      size += sizeOf(sizes[k]) + sizeOf(sizes[k + 1])
+      depth = Math.max(depth, depthOf(sizes[k + 1]))
       dict.set(key, this.place(value))
     }
 
-    this.grow(dict, size, (COST.dictEntry * entries.length) / 2, depth)
+    this.grow(box, size, (COST.dictEntry * entries.length) / 2, depth)
   }
 
-  private pushTuple(entries: Entry[], sizes: number[]): void {
+  private pushTuple(entries: Entry[], sizes: Info[]): void {
     const own = COST.slot + COST.tuple + COST.tupleItem * entries.length
     if (entries.some((entry) => isStreamed(entry))) {
       this.meter.value(own)
@@ -467,14 +484,11 @@ export class PickleMachine {
     let size = own + COST.container
     let depth = 0
     const items = entries.map((entry, k) => {
-      size += this.sizeOf(entry, sizes[k])
-      depth = Math.max(depth, this.depthOf(entry))
+      size += sizeOf(sizes[k])
+      depth = Math.max(depth, depthOf(sizes[k]))
       return this.place(entry)
     })
     if (depth + 1 > this.limits.maxDepth) throw this.malformed(`containers nested deeper than ${this.limits.maxDepth}`)
-    const tuple = new PickleTuple(items)
-    this.containerSize.set(tuple, size)
-    this.containerDepth.set(tuple, depth + 1)
-    this.push(tuple, 0)
+    this.push(new PickleTuple(items), new Box(size, depth + 1))
   }
 }

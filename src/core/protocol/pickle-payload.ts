@@ -179,7 +179,7 @@ export class PayloadReader {
         }
 
         // Text beyond latin-1 is stored as UTF-16: up to twice its UTF-8 length.
-        const wide = isAscii(bytes) ? 0 : bytes.length
+        const wide = isAscii(bytes) ? 0 : COST.header + bytes.length
         this.meter.charge(wide)
         this.machine.pushCharged(text, cost + wide)
         break
