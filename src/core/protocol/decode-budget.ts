@@ -39,5 +39,5 @@ export class DecodeBudget {
 /** A decoder reserves from the shared budget this much at a time, so that most values cost no call. */
 export const DECODE_BUDGET_STEP = 256 * 1024
 
-/** The server's default: 256 MiB, i.e. 16 requests at the per-request bound (16 MiB) at once. */
+/** The server's default: 256 MiB, i.e. 64 requests at a server's per-request bound (REQUEST_PICKLE_LIMITS, 4 MiB) at once. */
 export const DEFAULT_DECODE_BUDGET_BYTES = 256 * 1024 * 1024
