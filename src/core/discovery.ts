@@ -2,7 +2,7 @@ import {isAbsolute, relative, resolve} from 'node:path'
 
 import {type EventSubscriber, SERVER_EVENT_NAMES, type ServerEventName} from './events.js'
 import type {CommandHandlerClass} from './handler.js'
-import {HandlerRegistry, StartupError} from './registry.js'
+import {type HandlerDeclaration, HandlerRegistry, StartupError} from './registry.js'
 import {sdkRefusal} from './sdk-range.js'
 import {StoreBackendRegistry} from './store/storage.js'
 
@@ -139,8 +139,8 @@ function loadSubscriber(plugin: PluginRecord, event: string, modulePath: string,
     loaded = load(modulePath)
   } catch (error) {
     throw new StartupError(
-      'ISS_BAD_HANDLER',
-      `Plugin '${plugin.name}': cannot load the ${event} subscriber from ${modulePath}: ${(error as Error).message}`,
+      'ISS_UNLOADABLE',
+      `Plugin '${plugin.name}': cannot load the ${event} subscriber from ${modulePath}: ${firstLine(error)}`,
       {cause: error},
     )
   }
@@ -162,14 +162,20 @@ function isHandlerClass(value: unknown): value is CommandHandlerClass {
   )
 }
 
+/** The first line of an error's message: a require stack is noise on a start-up line. */
+function firstLine(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error)
+  return message.split('\n', 1)[0]
+}
+
 function loadHandlerClass(plugin: PluginRecord, command: string, modulePath: string, load: ModuleLoader) {
   let loaded: unknown
   try {
     loaded = load(modulePath)
   } catch (error) {
     throw new StartupError(
-      'ISS_BAD_HANDLER',
-      `Plugin '${plugin.name}': cannot load the ${command} handler from ${modulePath}: ${(error as Error).message}`,
+      'ISS_UNLOADABLE',
+      `Plugin '${plugin.name}': cannot load the ${command} handler from ${modulePath}: ${firstLine(error)}`,
       {cause: error},
     )
   }
@@ -194,6 +200,32 @@ function loadHandlerClass(plugin: PluginRecord, command: string, modulePath: str
   return candidate
 }
 
+/** Loads every handler and subscriber a plugin declares, registering nothing until all of them load. */
+function loadPlugin(plugin: PluginRecord, declaration: IssDeclaration, registry: HandlerRegistry, load: ModuleLoader) {
+  const handlers: HandlerDeclaration[] = []
+  for (const [command, relativePath] of Object.entries(declaration.handlers)) {
+    const modulePath = modulePathOf(plugin, `${command} handler`, relativePath)
+    registry.assertUnclaimed(command, plugin.name)
+    handlers.push({
+      command,
+      plugin: plugin.name,
+      modulePath,
+      handlerClass: loadHandlerClass(plugin, command, modulePath, load),
+    })
+  }
+
+  const subscribers: SubscriberDeclaration[] = []
+  for (const [event, paths] of Object.entries(declaration.events)) {
+    for (const relativePath of Array.isArray(paths) ? paths : [paths]) {
+      const modulePath = modulePathOf(plugin, `${event} subscriber`, relativePath)
+      const subscriber = loadSubscriber(plugin, event, modulePath, load)
+      subscribers.push({event: event as ServerEventName, plugin: plugin.name, modulePath, subscriber})
+    }
+  }
+
+  return {handlers, subscribers}
+}
+
 /**
  * Reads the `iss` declaration of every plugin: loads each declared handler and event subscriber
  * module from the plugin's root, and records store backends by scheme (loaded only when chosen).
@@ -215,23 +247,21 @@ export function discoverHandlers(plugins: readonly PluginRecord[], load: ModuleL
 
     const declaration = readDeclaration(plugin)
     if (!declaration) continue
-    for (const [command, relativePath] of Object.entries(declaration.handlers)) {
-      const modulePath = modulePathOf(plugin, `${command} handler`, relativePath)
-      registry.assertUnclaimed(command, plugin.name)
-      const handlerClass = loadHandlerClass(plugin, command, modulePath, load)
-      registry.add({command, plugin: plugin.name, modulePath, handlerClass})
+    let loaded: ReturnType<typeof loadPlugin>
+    try {
+      loaded = loadPlugin(plugin, declaration, registry, load)
+    } catch (error) {
+      // A plugin whose files cannot be loaded (a broken install) costs one line, not the server;
+      // the host's own declarations failing to load is a broken iss, and stops start-up.
+      if (!(error instanceof StartupError) || error.code !== 'ISS_UNLOADABLE' || plugin.type === 'core') throw error
+      refused.push(`skipped: ${error.message}; remove it with: iss plugins uninstall ${plugin.name}`)
+      continue
     }
 
+    for (const handler of loaded.handlers) registry.add(handler)
+    subscribers.push(...loaded.subscribers)
     for (const [scheme, relativePath] of Object.entries(declaration.stores)) {
       stores.add({scheme, plugin: plugin.name, modulePath: modulePathOf(plugin, `${scheme}: store`, relativePath)})
-    }
-
-    for (const [event, paths] of Object.entries(declaration.events)) {
-      for (const relativePath of Array.isArray(paths) ? paths : [paths]) {
-        const modulePath = modulePathOf(plugin, `${event} subscriber`, relativePath)
-        const subscriber = loadSubscriber(plugin, event, modulePath, load)
-        subscribers.push({event: event as ServerEventName, plugin: plugin.name, modulePath, subscriber})
-      }
     }
   }
 

@@ -12,7 +12,13 @@ export interface HandlerDeclaration {
 }
 
 /** Start-up codes: these never reach a peer, so they live outside the protocol catalogue. */
-export type StartupErrorCode = 'ISS_HANDLER_CONFLICT' | 'ISS_BAD_HANDLER' | 'ISS_SDK_API' | 'ISS_BAD_STORAGE'
+export type StartupErrorCode =
+  | 'ISS_HANDLER_CONFLICT'
+  | 'ISS_BAD_HANDLER'
+  | 'ISS_SDK_API'
+  | 'ISS_BAD_STORAGE'
+  /** A plugin module that cannot be loaded at all (missing file, throws on load): the plugin is skipped. */
+  | 'ISS_UNLOADABLE'
 
 /** A problem found while assembling the server, before any connection is accepted. */
 export class StartupError extends Error {

@@ -114,6 +114,18 @@ describe('handler discovery, container and dispatch', () => {
     expect(refused[0]).to.contain('iss plugins uninstall plugin-old')
   })
 
+  it('skips a plugin whose handler file is missing with one line naming it and its removal, and serves the rest', () => {
+    const good = writePlugin(root, 'plugin-good', {ECHO})
+    const broken = writePlugin(root, 'plugin-broken', {ECHO2: ECHO})
+    rmSync(join(broken.root, 'echo2.js'))
+    const {registry, refused} = discoverHandlers([broken, good])
+    expect(registry.commands()).to.deep.equal(['ECHO'])
+    expect(refused).to.have.length(1)
+    expect(refused[0]).to.match(/^skipped: Plugin 'plugin-broken': cannot load the ECHO2 handler/)
+    expect(refused[0]).to.contain('iss plugins uninstall plugin-broken')
+    expect(refused[0]).to.not.contain('\n')
+  })
+
   it('refuses a module that exports no handler class, and a handler injecting an unknown token', () => {
     const bad = writePlugin(root, 'plugin-bad', {ECHO: 'module.exports = {notAClass: true}'})
     expect(() => discoverHandlers([bad])).to.throw(/must default-export a handler class/)
