@@ -1,18 +1,9 @@
 import {humanSize} from './byte-size.js'
-import {isIssError} from './errors.js'
+import {ExitCode, isIssError} from './errors.js'
 import {printable} from './printable.js'
 import {isConnectionError} from './transport/client-connection.js'
 
-/** Exit codes of every client command (DESIGN.md, "CLI"). */
-export const ExitCode = {
-  OK: 0,
-  /** The server answered ERROR for at least one item. */
-  SERVER_ERROR: 1,
-  /** Usage or local validation error, including a limit of this client (--max-size). */
-  LOCAL_ERROR: 2,
-  /** Connection or protocol failure. */
-  CONNECTION: 3,
-} as const
+export {ExitCode} from './errors.js'
 
 /** A whole-command failure as the user sees it: one line, a code for --json, an exit code. */
 export interface Failure {

@@ -6,22 +6,15 @@ import path from 'node:path'
 import type {FileDataSink} from './transport/client-connection.js'
 import {publishWithoutReplacing} from './publish-no-replace.js'
 import {writeAll} from './write-all.js'
+import {TargetExistsError} from './errors.js'
+
+export {TargetExistsError} from './errors.js'
 
 /** A part file untouched for this long is abandoned, whatever its writer's pid says (pids get reused). */
 export const STALE_PART_MS = 60 * 60 * 1000
 
 // `.NAME.iss-<pid>-<random>.part`: dot-named so that it never looks like a finished image.
 const PART_PATTERN = /^\..*\.iss-(\d+)-[\da-f]+\.part$/
-
-/** The target exists and --force was not given (or it appeared while downloading). */
-export class TargetExistsError extends Error {
-  // eslint-disable-next-line @typescript-eslint/class-literal-property-style -- an own enumerable field, so it shows in JSON and spreads of the error
-  readonly code = 'E_TARGET_EXISTS'
-  constructor(readonly target: string) {
-    super(`${target} already exists; use --force to replace it`)
-    this.name = 'TargetExistsError'
-  }
-}
 
 /**
  * Bytes of the target's name kept in its part file's name: with the fixed parts (a dot, `.iss-`, a pid

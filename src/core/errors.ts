@@ -1,3 +1,5 @@
+import {printable} from './printable.js'
+
 /**
  * The one catalogue of iss error codes. Every failure that reaches a peer or a user is an
  * {@link IssError} carrying one of these codes; the server turns it into exactly one ERROR
@@ -160,4 +162,74 @@ export const errors = {
     ),
   internal: (cause?: unknown) =>
     new IssError(ErrorCode.INTERNAL, 'Internal server error; the request was not completed', {cause}),
+}
+
+// ---- The CLI's own errors: local refusals that never cross the wire, beside the wire codes.
+
+/** Exit codes of every client command (DESIGN.md, "CLI"). */
+export const ExitCode = {
+  OK: 0,
+  /** The server answered ERROR for at least one item. */
+  SERVER_ERROR: 1,
+  /** Usage or local validation error, including a limit of this client (--max-size). */
+  LOCAL_ERROR: 2,
+  /** Connection or protocol failure. */
+  CONNECTION: 3,
+} as const
+
+/** A usage or local validation failure: one line, exit 2. */
+export class UsageError extends Error {
+  readonly exitCode = ExitCode.LOCAL_ERROR
+  constructor(
+    message: string,
+    readonly code = 'E_USAGE',
+  ) {
+    super(message)
+    this.name = 'UsageError'
+  }
+}
+
+/** The server has no handler for a command (E_UNKNOWN_COMMAND): nothing the client can retry. Exit 1. */
+export class UnsupportedCommandError extends Error {
+  // eslint-disable-next-line @typescript-eslint/class-literal-property-style -- an own property, like UsageError's code, so it shows in JSON and spreads
+  readonly code = 'E_UNKNOWN_COMMAND'
+  readonly exitCode = ExitCode.SERVER_ERROR
+  constructor(
+    readonly command: string,
+    readonly served: readonly string[],
+    readonly address: string,
+  ) {
+    const list =
+      served.length > 0
+        ? `; it serves ${[...served]
+            .sort()
+            .map((name) => printable(name, 40))
+            .join(', ')}`
+        : ''
+    super(
+      `the server at ${address} does not support ${printable(command, 40)}${list}. ` +
+        `Install the plugin that provides ${command} where the server runs.`,
+    )
+    this.name = 'UnsupportedCommandError'
+  }
+}
+
+/** The target exists and --force was not given (or it appeared while downloading). */
+export class TargetExistsError extends Error {
+  // eslint-disable-next-line @typescript-eslint/class-literal-property-style -- an own enumerable field, so it shows in JSON and spreads of the error
+  readonly code = 'E_TARGET_EXISTS'
+  constructor(readonly target: string) {
+    super(`${target} already exists; use --force to replace it`)
+    this.name = 'TargetExistsError'
+  }
+}
+
+/** The file changed between the check and the end of sending it; thrown before its last byte goes out. */
+export class FileChangedError extends Error {
+  // eslint-disable-next-line @typescript-eslint/class-literal-property-style -- an own enumerable field, for --json
+  readonly code = 'E_LOCAL_CHANGED'
+  constructor(why: string) {
+    super(`${why} while it was being sent; nothing was stored. Send it again once it is complete`)
+    this.name = 'FileChangedError'
+  }
 }

@@ -1,6 +1,7 @@
 import {Command, Flags, type Interfaces} from '@oclif/core'
 
-import {describeFailure, ExitCode, type Failure} from './client-failure.js'
+import {describeFailure, type Failure} from './client-failure.js'
+import {ExitCode, UnsupportedCommandError} from './errors.js'
 import {DEFAULT_MAX_SIZE, DEFAULT_PORT} from './config.js'
 import {unknownFlagMessage} from './did-you-mean.js'
 import {printable} from './printable.js'
@@ -16,7 +17,7 @@ import {
 } from './transport/client-connection.js'
 import {safeJsonStringify} from './safe-json.js'
 
-export {ExitCode} from './client-failure.js'
+export {ExitCode, UnsupportedCommandError, UsageError} from './errors.js'
 
 /** The flags and args of a command class that extends ProtocolCommand, as `this.flags` and `this.args` type them. */
 export type CommandFlags<T extends typeof Command> = Interfaces.InferredFlags<
@@ -52,43 +53,6 @@ export interface ItemResult {
   source: 'local' | 'server' | 'connection' | null
   code: string | null
   message: string | null
-}
-
-/** A usage or local validation failure: one line, exit 2. */
-export class UsageError extends Error {
-  readonly exitCode = ExitCode.LOCAL_ERROR
-  constructor(
-    message: string,
-    readonly code = 'E_USAGE',
-  ) {
-    super(message)
-    this.name = 'UsageError'
-  }
-}
-
-/** The server has no handler for a command (E_UNKNOWN_COMMAND): nothing the client can retry. Exit 1. */
-export class UnsupportedCommandError extends Error {
-  // eslint-disable-next-line @typescript-eslint/class-literal-property-style -- an own property, like UsageError's code, so it shows in JSON and spreads
-  readonly code = 'E_UNKNOWN_COMMAND'
-  readonly exitCode = ExitCode.SERVER_ERROR
-  constructor(
-    readonly command: string,
-    readonly served: readonly string[],
-    readonly address: string,
-  ) {
-    const list =
-      served.length > 0
-        ? `; it serves ${[...served]
-            .sort()
-            .map((name) => printable(name, 40))
-            .join(', ')}`
-        : ''
-    super(
-      `the server at ${address} does not support ${printable(command, 40)}${list}. ` +
-        `Install the plugin that provides ${command} where the server runs.`,
-    )
-    this.name = 'UnsupportedCommandError'
-  }
 }
 
 /**

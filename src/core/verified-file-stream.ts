@@ -1,5 +1,8 @@
 import {open} from 'node:fs/promises'
 import {Readable} from 'node:stream'
+import {FileChangedError} from './errors.js'
+
+export {FileChangedError} from './errors.js'
 
 /** A file as it was checked before sending: what is sent must still be exactly this. */
 export interface FileSnapshot {
@@ -9,16 +12,6 @@ export interface FileSnapshot {
 
 /** Bytes read from disk per chunk. */
 const CHUNK = 1024 * 1024
-
-/** The file changed between the check and the end of sending it; thrown before its last byte goes out. */
-export class FileChangedError extends Error {
-  // eslint-disable-next-line @typescript-eslint/class-literal-property-style -- an own enumerable field, for --json
-  readonly code = 'E_LOCAL_CHANGED'
-  constructor(why: string) {
-    super(`${why} while it was being sent; nothing was stored. Send it again once it is complete`)
-    this.name = 'FileChangedError'
-  }
-}
 
 /**
  * The file's bytes, exactly `snapshot.size` of them. Its last chunk is held back until the file's size and
