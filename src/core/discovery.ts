@@ -133,19 +133,29 @@ function modulePathOf(plugin: PluginRecord, what: string, relativePath: string):
   return modulePath
 }
 
-function loadSubscriber(plugin: PluginRecord, event: string, modulePath: string, load: ModuleLoader) {
+/**
+ * A plugin module's default export (CommonJS from tsc puts it on `default`; plain JS may assign
+ * module.exports directly). A module that cannot be loaded at all is ISS_UNLOADABLE.
+ */
+function loadExport(plugin: PluginRecord, what: string, modulePath: string, load: ModuleLoader): unknown {
   let loaded: unknown
   try {
     loaded = load(modulePath)
   } catch (error) {
+    const message = error instanceof Error ? error.message : String(error)
+    // The first line only: a require stack is noise on a start-up line.
     throw new StartupError(
       'ISS_UNLOADABLE',
-      `Plugin '${plugin.name}': cannot load the ${event} subscriber from ${modulePath}: ${firstLine(error)}`,
+      `Plugin '${plugin.name}': cannot load the ${what} from ${modulePath}: ${message.split('\n', 1)[0]}`,
       {cause: error},
     )
   }
 
-  const candidate = (loaded as {default?: unknown})?.default ?? loaded
+  return (loaded as {default?: unknown})?.default ?? loaded
+}
+
+function loadSubscriber(plugin: PluginRecord, event: string, modulePath: string, load: ModuleLoader) {
+  const candidate = loadExport(plugin, `${event} subscriber`, modulePath, load)
   if (typeof candidate !== 'function') {
     throw new StartupError(
       'ISS_BAD_HANDLER',
@@ -162,26 +172,8 @@ function isHandlerClass(value: unknown): value is CommandHandlerClass {
   )
 }
 
-/** The first line of an error's message: a require stack is noise on a start-up line. */
-function firstLine(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error)
-  return message.split('\n', 1)[0]
-}
-
 function loadHandlerClass(plugin: PluginRecord, command: string, modulePath: string, load: ModuleLoader) {
-  let loaded: unknown
-  try {
-    loaded = load(modulePath)
-  } catch (error) {
-    throw new StartupError(
-      'ISS_UNLOADABLE',
-      `Plugin '${plugin.name}': cannot load the ${command} handler from ${modulePath}: ${firstLine(error)}`,
-      {cause: error},
-    )
-  }
-
-  // CommonJS from tsc puts the class on `default`; plain JS may assign module.exports directly.
-  const candidate = (loaded as {default?: unknown})?.default ?? loaded
+  const candidate = loadExport(plugin, `${command} handler`, modulePath, load)
   if (!isHandlerClass(candidate)) {
     throw new StartupError(
       'ISS_BAD_HANDLER',
