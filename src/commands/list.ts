@@ -25,7 +25,7 @@ export default class List extends ProtocolCommand<typeof List> {
   static override summary = 'List the images stored on an iss server.'
 
   static override description =
-    "List the images stored on an iss server, one name per line, as they arrive: an iss server sends them in pages, so any number of names lists in bounded memory. For an empty store, prints the server's message. " +
+    "One name per line, as they arrive: an iss server sends them in pages, so any number of names lists in bounded memory. For an empty store, prints the server's message. " +
     'Control and bidi characters in names are shown as \\uXXXX escapes. ' +
     'Exit codes: 0 listed, 1 the server answered ERROR, 3 connection or protocol failure.'
 

@@ -195,6 +195,7 @@ describe('iss clients tell the truth (issue 11 items 7-12, issue 18 item 8)', fu
       ['put', 'Upload JPEG and PNG images to an iss server.'],
       ['get', 'Download images from an iss server, never leaving a partial file.'],
       ['serve', 'Run the image server.'],
+      ['list', 'List the images stored on an iss server'],
     ]) {
       it(`iss ${command} --help prints its summary once`, async () => {
         const help = await runCli([command, '--help'])
