@@ -1,16 +1,16 @@
 import {expect} from 'chai'
-import {type ChildProcess, spawn} from 'node:child_process'
+import type {ChildProcess} from 'node:child_process'
 import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
 import {connect, type Socket} from 'node:net'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
 import {PAGE_SIZE} from '../../src/commands/list.js'
-import type {ServerConfig} from '../../src/core/config.js'
 import type {Message} from '../../src/core/protocol/message.js'
 import {encodeFrame} from '../../src/core/protocol/message-writer.js'
 import {fillStore} from '../support/many-names.js'
 import {RawClient, request, roundTrip, testConfig} from './server-harness.js'
+import {startChild} from './server-process.js'
 
 function list(extra: Record<string, bigint> = {}, version = true) {
   const message = request('LIST', null, null, version)
@@ -28,32 +28,6 @@ function rssMiB(pid: number): {rss: number; peak: number} {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8')
   const field = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(status)![1]) / 1024
   return {rss: field('VmRSS'), peak: field('VmHWM')}
-}
-
-/** test/integration/server-child in its own process, so that its memory can be measured alone. */
-async function startChild(config: ServerConfig): Promise<{child: ChildProcess; port: number}> {
-  const entry = join(__dirname, `server-child${__filename.endsWith('.ts') ? '.ts' : '.js'}`)
-  const args = entry.endsWith('.ts') ? ['--require', 'tsx/cjs', entry] : [entry]
-  const child = spawn(process.execPath, [...args, JSON.stringify(config)], {stdio: ['ignore', 'pipe', 'inherit']})
-  const port = await new Promise<number>((resolve, reject) => {
-    let out = ''
-    const timer = setTimeout(() => {
-      reject(new Error('server child did not start in 60 s'))
-    }, 60_000)
-    child.stdout.on('data', (chunk: Buffer) => {
-      out += chunk.toString()
-      const match = /PORT (\d+)/.exec(out)
-      if (match) {
-        clearTimeout(timer)
-        resolve(Number(match[1]))
-      }
-    })
-    child.once('exit', (code) => {
-      clearTimeout(timer)
-      reject(new Error(`server child exited (${code}) before listening`))
-    })
-  })
-  return {child, port}
 }
 
 async function openSocket(port: number): Promise<Socket> {
@@ -97,7 +71,12 @@ describe('LIST bounded on the server: 200 unread LISTs of 70,000 names of 240 by
   })
 
   it('keeps the server within the per-connection bound, and a paged LIST from another client answers in 2 s', async () => {
-    server = await startChild({...testConfig(storage), maxConnections: 256, idleTimeoutMs: 120_000})
+    // In its own process, so that its memory can be measured alone; indexing the store takes a while.
+    const child = await startChild(
+      {...testConfig(storage), maxConnections: 256, idleTimeoutMs: 120_000},
+      {startTimeoutMs: 60_000},
+    )
+    server = {child: child.process, port: child.port}
     const pid = server.child.pid!
     // One whole LIST first, so that the baseline includes what any LIST costs once (the snapshot, code paths).
     const warm = await roundTrip(server.port, list({}, false))

@@ -12,7 +12,10 @@ export interface Child {
 }
 
 /** Starts test/integration/server-child in its own Node process (from source under tsx, else compiled). */
-export async function startChild(config: Partial<ServerConfig>): Promise<Child> {
+export async function startChild(
+  config: Partial<ServerConfig>,
+  options: {readonly startTimeoutMs?: number} = {},
+): Promise<Child> {
   const entry = join(__dirname, `server-child${__filename.endsWith('.ts') ? '.ts' : '.js'}`)
   const args = entry.endsWith('.ts') ? ['--require', 'tsx/cjs', entry] : [entry]
   const full: ServerConfig = {
@@ -38,7 +41,7 @@ export async function startChild(config: Partial<ServerConfig>): Promise<Child> 
     let out = ''
     const timer = setTimeout(() => {
       reject(new Error('server child did not start'))
-    }, 20_000)
+    }, options.startTimeoutMs ?? 20_000)
     child.stdout.on('data', (chunk: Buffer) => {
       out += chunk.toString()
       const match = /PORT (\d+)/.exec(out)
