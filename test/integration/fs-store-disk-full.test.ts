@@ -1,8 +1,6 @@
 import {expect} from 'chai'
-import {execFileSync} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
-import {mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync} from 'node:fs'
-import {tmpdir} from 'node:os'
+import {readdirSync, readFileSync, rmSync} from 'node:fs'
 import {join} from 'node:path'
 import {Readable} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
@@ -12,6 +10,7 @@ import {freeBytes} from '../../src/core/store/disk-space.js'
 import {FsStore, TEMP_DIR} from '../../src/core/store/fs-store.js'
 import type {Upload} from '../../src/core/store/store.js'
 import {codeOf} from '../support/error-code.js'
+import {Tmpfs} from '../support/tmpfs.js'
 
 const MiB = 1024 * 1024
 const TMPFS_SIZE = 8 * MiB
@@ -39,39 +38,26 @@ function visible(root: string): string[] {
 
 describe('FsStore on a full disk (real tmpfs)', function () {
   this.timeout(60_000)
-  let base: string
-  let mountPoint: string
-  let isMounted = false
   let openedStore: FsStore | null = null
 
+  const tmpfs = new Tmpfs('iss-fs-full-', TMPFS_SIZE)
+
   before(function () {
-    base = mkdtempSync(join(tmpdir(), 'iss-fs-full-'))
-    mountPoint = join(base, 'mnt')
-    mkdirSync(mountPoint)
-    try {
-      execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${TMPFS_SIZE}`, 'tmpfs', mountPoint], {stdio: 'pipe'})
-      isMounted = true
-    } catch (error) {
-      console.log(
-        `      (skipped: cannot mount tmpfs here: ${String((error as Partial<Error>).message).split('\n', 1)[0]})`,
-      )
-      this.skip()
-    }
+    tmpfs.mount(this)
   })
 
   after(() => {
-    if (isMounted) execFileSync('umount', [mountPoint])
-    rmSync(base, {recursive: true, force: true})
+    tmpfs.unmount()
   })
 
   afterEach(async () => {
     await openedStore?.close()
     openedStore = null
-    rmSync(join(mountPoint, 'store'), {recursive: true, force: true})
+    rmSync(join(tmpfs.mountPoint, 'store'), {recursive: true, force: true})
   })
 
   async function openStore(minFree = 0): Promise<{store: FsStore; root: string}> {
-    const root = join(mountPoint, 'store')
+    const root = join(tmpfs.mountPoint, 'store')
     openedStore = new FsStore({root, minFree})
     await openedStore.open()
     return {store: openedStore, root}

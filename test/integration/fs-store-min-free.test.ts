@@ -1,49 +1,37 @@
 // Issue 18.7 through the server: --min-free holds for uploads under 1 MiB and under concurrency, on a
 // real small disk (tmpfs), because each PUT reserves its announced size before a byte is stored.
 import {expect} from 'chai'
-import {execFileSync} from 'node:child_process'
-import {mkdirSync, mkdtempSync, readdirSync, rmSync} from 'node:fs'
-import {tmpdir} from 'node:os'
+import {readdirSync, rmSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {freeBytes} from '../../src/core/store/disk-space.js'
 import {png, request, roundTrip, type RunningServer, startServer} from './server-harness.js'
+import {Tmpfs} from '../support/tmpfs.js'
 
 const MiB = 1024 * 1024
 
 describe('--min-free through the server (real tmpfs)', function () {
   this.timeout(60_000)
-  let base: string
-  let mountPoint: string
-  let isMounted = false
   let running: RunningServer | null = null
 
+  const tmpfs = new Tmpfs('iss-min-free-', 16 * 1024 * 1024)
+
   before(function () {
-    base = mkdtempSync(join(tmpdir(), 'iss-min-free-'))
-    mountPoint = join(base, 'mnt')
-    mkdirSync(mountPoint)
-    try {
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=16m', 'tmpfs', mountPoint], {stdio: 'pipe'})
-      isMounted = true
-    } catch (error) {
-      console.log(`      (skipped: cannot mount tmpfs here: ${(error as Error).message.split('\n', 1)[0]})`)
-      this.skip()
-    }
+    tmpfs.mount(this)
   })
 
   after(() => {
-    if (isMounted) execFileSync('umount', [mountPoint])
-    rmSync(base, {recursive: true, force: true})
+    tmpfs.unmount()
   })
 
   afterEach(async () => {
     await running?.stop()
     running = null
-    rmSync(join(mountPoint, 'store'), {recursive: true, force: true})
+    rmSync(join(tmpfs.mountPoint, 'store'), {recursive: true, force: true})
   })
 
   async function serve(minFree: number): Promise<{port: number; storage: string}> {
-    const storage = join(mountPoint, 'store')
+    const storage = join(tmpfs.mountPoint, 'store')
     running = await startServer({storage, maxSize: 4 * MiB, storageOptions: {minFree, fsync: false}})
     return {port: running.port, storage}
   }

@@ -4,8 +4,7 @@
 import {expect} from 'chai'
 import {execFileSync} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
-import {mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync} from 'node:fs'
-import {tmpdir} from 'node:os'
+import {readdirSync, readFileSync, rmSync} from 'node:fs'
 import {join} from 'node:path'
 import {Readable} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
@@ -15,6 +14,7 @@ import {freeBytes} from '../../src/core/store/disk-space.js'
 import {FsStore, TEMP_DIR} from '../../src/core/store/fs-store.js'
 import type {Upload} from '../../src/core/store/store.js'
 import {codeOf} from '../support/error-code.js'
+import {Tmpfs} from '../support/tmpfs.js'
 
 const MiB = 1024 * 1024
 const TMPFS_SIZE = 8 * MiB
@@ -38,9 +38,6 @@ async function fill(upload: Upload, data: Buffer): Promise<unknown> {
 
 describe('FsStore space: reservations and a read-only disk (real tmpfs)', function () {
   this.timeout(60_000)
-  let base: string
-  let mountPoint: string
-  let isMounted = false
   let openedStore: FsStore | null = null
   const warnings: string[] = []
   const logger = {
@@ -49,36 +46,26 @@ describe('FsStore space: reservations and a read-only disk (real tmpfs)', functi
     },
   }
 
+  const tmpfs = new Tmpfs('iss-fs-space-', TMPFS_SIZE)
+
   before(function () {
-    base = mkdtempSync(join(tmpdir(), 'iss-fs-space-'))
-    mountPoint = join(base, 'mnt')
-    mkdirSync(mountPoint)
-    try {
-      execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${TMPFS_SIZE}`, 'tmpfs', mountPoint], {stdio: 'pipe'})
-      isMounted = true
-    } catch (error) {
-      console.log(
-        `      (skipped: cannot mount tmpfs here: ${String((error as Partial<Error>).message).split('\n', 1)[0]})`,
-      )
-      this.skip()
-    }
+    tmpfs.mount(this)
   })
 
   after(() => {
-    if (isMounted) execFileSync('umount', [mountPoint])
-    rmSync(base, {recursive: true, force: true})
+    tmpfs.unmount()
   })
 
   afterEach(async () => {
-    execFileSync('mount', ['-o', 'remount,rw', mountPoint])
+    execFileSync('mount', ['-o', 'remount,rw', tmpfs.mountPoint])
     await openedStore?.close()
     openedStore = null
     warnings.length = 0
-    rmSync(join(mountPoint, 'store'), {recursive: true, force: true})
+    rmSync(join(tmpfs.mountPoint, 'store'), {recursive: true, force: true})
   })
 
   async function openStore(minFree = 0): Promise<{store: FsStore; root: string}> {
-    const root = join(mountPoint, 'store')
+    const root = join(tmpfs.mountPoint, 'store')
     openedStore = new FsStore({root, minFree, logger})
     await openedStore.open()
     return {store: openedStore, root}
@@ -106,13 +93,13 @@ describe('FsStore space: reservations and a read-only disk (real tmpfs)', functi
     const fits = await store.beginUpload('fits.png', 400 * 1024)
     expect(await codeOf(store.beginUpload('more.png', 400 * 1024))).to.equal(ErrorCode.NO_SPACE)
     await fits.abort()
-    const limited = new FsStore({root: join(mountPoint, 'other'), maxSize: 1000})
+    const limited = new FsStore({root: join(tmpfs.mountPoint, 'other'), maxSize: 1000})
     await limited.open()
     try {
       expect(await codeOf(limited.beginUpload('x.png', 1001))).to.equal(ErrorCode.TOO_LARGE)
     } finally {
       await limited.close()
-      rmSync(join(mountPoint, 'other'), {recursive: true, force: true})
+      rmSync(join(tmpfs.mountPoint, 'other'), {recursive: true, force: true})
     }
   })
 
@@ -191,7 +178,7 @@ describe('FsStore space: reservations and a read-only disk (real tmpfs)', functi
 
     // A remount refuses while a file is open for writing (EBUSY); a disk that fails (errors=remount-ro)
     // does not ask, but that cannot be staged without root tricks beyond a tmpfs.
-    execFileSync('mount', ['-o', 'remount,ro', mountPoint])
+    execFileSync('mount', ['-o', 'remount,ro', tmpfs.mountPoint])
     expect(await codeOf(store.beginUpload('new.png', 1000))).to.equal(ErrorCode.READ_ONLY)
     expect(await codeOf(store.spool())).to.equal(ErrorCode.READ_ONLY)
     expect(await codeOf(store.delete('kept.png'))).to.equal(ErrorCode.READ_ONLY)
@@ -206,7 +193,7 @@ describe('FsStore space: reservations and a read-only disk (real tmpfs)', functi
     await store.close()
     expect(warnings.join('\n')).to.match(/read-only/)
 
-    execFileSync('mount', ['-o', 'remount,rw', mountPoint])
+    execFileSync('mount', ['-o', 'remount,rw', tmpfs.mountPoint])
     const reopened = new FsStore({root})
     await reopened.open()
     try {
