@@ -1,36 +1,16 @@
 import {expect} from 'chai'
-import {randomBytes} from 'node:crypto'
 import {readdirSync, readFileSync, rmSync} from 'node:fs'
 import {join} from 'node:path'
-import {Readable} from 'node:stream'
-import {pipeline} from 'node:stream/promises'
 
 import {ErrorCode, isIssError} from '../../src/core/errors.js'
 import {freeBytes} from '../../src/core/store/disk-space.js'
 import {FsStore, TEMP_DIR} from '../../src/core/store/fs-store.js'
-import type {Upload} from '../../src/core/store/store.js'
 import {codeOf} from '../support/error-code.js'
 import {Tmpfs} from '../support/tmpfs.js'
+import {fill, randomPng} from '../support/upload-data.js'
 
 const MiB = 1024 * 1024
 const TMPFS_SIZE = 8 * MiB
-
-function png(size: number): Buffer {
-  const data = randomBytes(size)
-  Buffer.from('89504e470d0a1a0a', 'hex').copy(data)
-  return data
-}
-
-async function fill(upload: Upload, data: Buffer): Promise<unknown> {
-  const chunks: Buffer[] = []
-  for (let i = 0; i < data.length; i += 64 * 1024) chunks.push(data.subarray(i, i + 64 * 1024))
-  try {
-    await pipeline(Readable.from(chunks), upload.sink)
-    return null
-  } catch (error) {
-    return error
-  }
-}
 
 function visible(root: string): string[] {
   return readdirSync(root).filter((name) => !name.startsWith('.'))
@@ -66,7 +46,7 @@ describe('FsStore on a full disk (real tmpfs)', function () {
   it('answers E_NO_SPACE for an upload bigger than the disk, leaves nothing, and stores a small one after', async () => {
     const {store, root} = await openStore()
     const upload = await store.spool()
-    const writeError = await fill(upload, png(TMPFS_SIZE + MiB))
+    const writeError = await fill(upload, randomPng(TMPFS_SIZE + MiB))
     expect(isIssError(writeError) && writeError.code).to.equal(ErrorCode.NO_SPACE)
     expect(await codeOf(upload.commit('huge.png'))).to.equal(ErrorCode.NO_SPACE)
     expect(upload.bytesWritten).to.be.lessThan(TMPFS_SIZE)
@@ -75,7 +55,7 @@ describe('FsStore on a full disk (real tmpfs)', function () {
     expect(await store.list()).to.deep.equal([])
     expect(await freeBytes(root)).to.be.greaterThan(TMPFS_SIZE - MiB)
 
-    const small = png(100_000)
+    const small = randomPng(100_000)
     const stored = await (async () => {
       const next = await store.spool(small.length)
       await fill(next, small)
@@ -87,20 +67,20 @@ describe('FsStore on a full disk (real tmpfs)', function () {
 
   it('stores again once space is freed by a delete', async () => {
     const {store, root} = await openStore()
-    const big = png(5 * MiB)
+    const big = randomPng(5 * MiB)
     const first = await store.spool()
     await fill(first, big)
     await first.commit('big.png')
 
     const second = await store.spool()
-    await fill(second, png(4 * MiB))
+    await fill(second, randomPng(4 * MiB))
     expect(await codeOf(second.commit('second.png'))).to.equal(ErrorCode.NO_SPACE)
     expect(visible(root)).to.deep.equal(['big.png'])
     expect(readdirSync(join(root, TEMP_DIR))).to.deep.equal([])
     expect(readFileSync(join(root, 'big.png'))).to.deep.equal(big)
 
     await store.delete('big.png')
-    const again = png(4 * MiB)
+    const again = randomPng(4 * MiB)
     const third = await store.spool()
     await fill(third, again)
     expect((await third.commit('second.png')).size).to.equal(again.length)
@@ -112,14 +92,14 @@ describe('FsStore on a full disk (real tmpfs)', function () {
     expect(await codeOf(store.spool(3 * MiB))).to.equal(ErrorCode.NO_SPACE)
     expect(readdirSync(join(root, TEMP_DIR))).to.deep.equal([])
     const ok = await store.spool(MiB)
-    await fill(ok, png(MiB))
+    await fill(ok, randomPng(MiB))
     expect((await ok.commit('fits.png')).size).to.equal(MiB)
   })
 
   it('stops an upload of unknown size when it crosses the free-space floor', async () => {
     const {store, root} = await openStore(6 * MiB)
     const upload = await store.spool()
-    const error = await fill(upload, png(4 * MiB))
+    const error = await fill(upload, randomPng(4 * MiB))
     expect(isIssError(error) && error.code).to.equal(ErrorCode.NO_SPACE)
     expect((error as Error).message).to.match(/less than 6291456 bytes free/)
     expect(upload.bytesWritten).to.be.lessThan(4 * MiB)

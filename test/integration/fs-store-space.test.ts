@@ -3,11 +3,8 @@
 // and gives the reservation back when an upload ends. Then a store whose disk turns read-only.
 import {expect} from 'chai'
 import {execFileSync} from 'node:child_process'
-import {randomBytes} from 'node:crypto'
 import {readdirSync, readFileSync, rmSync} from 'node:fs'
 import {join} from 'node:path'
-import {Readable} from 'node:stream'
-import {pipeline} from 'node:stream/promises'
 
 import {ErrorCode} from '../../src/core/errors.js'
 import {freeBytes} from '../../src/core/store/disk-space.js'
@@ -15,26 +12,10 @@ import {FsStore, TEMP_DIR} from '../../src/core/store/fs-store.js'
 import type {Upload} from '../../src/core/store/store.js'
 import {codeOf} from '../support/error-code.js'
 import {Tmpfs} from '../support/tmpfs.js'
+import {fill, randomPng} from '../support/upload-data.js'
 
 const MiB = 1024 * 1024
 const TMPFS_SIZE = 8 * MiB
-
-function png(size: number): Buffer {
-  const data = randomBytes(size)
-  Buffer.from('89504e470d0a1a0a', 'hex').copy(data)
-  return data
-}
-
-async function fill(upload: Upload, data: Buffer): Promise<unknown> {
-  const chunks: Buffer[] = []
-  for (let i = 0; i < data.length; i += 64 * 1024) chunks.push(data.subarray(i, i + 64 * 1024))
-  try {
-    await pipeline(Readable.from(chunks), upload.sink)
-    return null
-  } catch (error) {
-    return error
-  }
-}
 
 describe('FsStore space: reservations and a read-only disk (real tmpfs)', function () {
   this.timeout(60_000)
@@ -74,7 +55,7 @@ describe('FsStore space: reservations and a read-only disk (real tmpfs)', functi
   it('refuses a duplicate in beginUpload, before a byte is written or a file created', async () => {
     const {store, root} = await openStore()
     const first = await store.beginUpload('Cat.png', 1000)
-    await fill(first, png(1000))
+    await fill(first, randomPng(1000))
     await first.commit('Cat.png')
     const freeBefore = await freeBytes(root)
     expect(await codeOf(store.beginUpload('cat.PNG', 5 * MiB))).to.equal(ErrorCode.DUPLICATE)
@@ -117,7 +98,7 @@ describe('FsStore space: reservations and a read-only disk (real tmpfs)', functi
           return (error as {code?: string}).code ?? 'thrown'
         }
 
-        const written = await fill(upload, png(size))
+        const written = await fill(upload, randomPng(size))
         if (written !== null) {
           await upload.abort()
           const {code, message} = written as {code?: string; message?: string}
@@ -143,17 +124,17 @@ describe('FsStore space: reservations and a read-only disk (real tmpfs)', functi
     const first = await store.beginUpload('first.png', 3 * MiB)
     expect(store.reservedBytes).to.equal(3 * MiB)
     expect(await codeOf(store.beginUpload('second.png', 3 * MiB))).to.equal(ErrorCode.NO_SPACE)
-    await fill(first, png(MiB))
+    await fill(first, randomPng(MiB))
     expect(store.reservedBytes).to.equal(2 * MiB)
     await first.abort()
     expect(store.reservedBytes).to.equal(0)
 
     const announcedBig = await store.beginUpload('third.png', 3 * MiB)
-    await fill(announcedBig, png(100_000))
+    await fill(announcedBig, randomPng(100_000))
     await announcedBig.commit('third.png')
     expect(store.reservedBytes).to.equal(0)
     const fits = await store.beginUpload('fourth.png', 3 * MiB)
-    await fill(fits, png(3 * MiB))
+    await fill(fits, randomPng(3 * MiB))
     expect((await fits.commit('fourth.png')).size).to.equal(3 * MiB)
   })
 
@@ -161,17 +142,17 @@ describe('FsStore space: reservations and a read-only disk (real tmpfs)', functi
     const {store, root} = await openStore(4 * MiB)
     const reserved = await store.beginUpload('reserved.png', 3 * MiB)
     const spooled = await store.spool()
-    const error = await fill(spooled, png(2 * MiB))
+    const error = await fill(spooled, randomPng(2 * MiB))
     expect((error as {code?: string}).code).to.equal(ErrorCode.NO_SPACE)
     expect(await codeOf(spooled.commit('spooled.png'))).to.equal(ErrorCode.NO_SPACE)
-    await fill(reserved, png(3 * MiB))
+    await fill(reserved, randomPng(3 * MiB))
     await reserved.commit('reserved.png')
     expect(await freeBytes(root)).to.be.at.least(4 * MiB)
   })
 
   it('a disk remounted read-only: E_READ_ONLY for uploads and deletes, reads still served, close does not throw', async () => {
     const {store, root} = await openStore()
-    const data = png(5000)
+    const data = randomPng(5000)
     const upload = await store.beginUpload('kept.png', data.length)
     await fill(upload, data)
     await upload.commit('kept.png')

@@ -6,22 +6,10 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
 import {PAGE_SIZE} from '../../src/commands/list.js'
-import type {Message} from '../../src/core/protocol/message.js'
 import {encodeFrame} from '../../src/core/protocol/message-writer.js'
-import {fillStore} from '../support/many-names.js'
-import {RawClient, request, roundTrip, testConfig} from './server-harness.js'
+import {fillStore, listedNames, listRequest} from '../support/many-names.js'
+import {RawClient, roundTrip, testConfig} from './server-harness.js'
 import {startChild} from './server-process.js'
-
-function list(extra: Record<string, bigint> = {}, version = true) {
-  const message = request('LIST', null, null, version)
-  return version ? {...message, extra: {...message.extra, ...extra}} : message
-}
-
-function names(message: Message): string[] {
-  expect(message.STATUS, String(message.DETAILS)).to.equal('OK')
-  expect(message.DETAILS).to.be.an('array')
-  return message.DETAILS as string[]
-}
 
 /** Resident and peak resident memory of a process, in MiB (Linux /proc). */
 function rssMiB(pid: number): {rss: number; peak: number} {
@@ -79,12 +67,12 @@ describe('LIST bounded on the server: 200 unread LISTs of 70,000 names of 240 by
     server = {child: child.process, port: child.port}
     const pid = server.child.pid!
     // One whole LIST first, so that the baseline includes what any LIST costs once (the snapshot, code paths).
-    const warm = await roundTrip(server.port, list({}, false))
-    expect(names(warm)).to.have.length(COUNT)
+    const warm = await roundTrip(server.port, listRequest({}, false))
+    expect(listedNames(warm)).to.have.length(COUNT)
     await sleep(500)
     const before = rssMiB(pid)
 
-    const frame = encodeFrame(list({}, false))
+    const frame = encodeFrame(listRequest({}, false))
     for (let i = 0; i < READERS; i++) {
       const socket = await openSocket(server.port)
       // Never read: the server can only queue what the socket will not take.
@@ -108,10 +96,10 @@ describe('LIST bounded on the server: 200 unread LISTs of 70,000 names of 240 by
       const started = performance.now()
       const client = await RawClient.connect(server.port)
       try {
-        client.send(list({LIMIT: BigInt(PAGE_SIZE)}))
+        client.send(listRequest({LIMIT: BigInt(PAGE_SIZE)}))
         const page = await client.read(10_000)
         times.push(performance.now() - started)
-        expect(names(page)).to.have.length(PAGE_SIZE)
+        expect(listedNames(page)).to.have.length(PAGE_SIZE)
         expect(page.extra.get('NEXT')).to.be.a('string')
       } finally {
         client.close()

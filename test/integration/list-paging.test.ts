@@ -4,22 +4,10 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
 import {identityKey} from '../../src/core/images/names.js'
-import type {Message} from '../../src/core/protocol/message.js'
 import type {PickleValue} from '../../src/core/protocol/values.js'
 import {compareCodePoints} from '../../src/core/store/name-index.js'
-import {fillStore, manyName} from '../support/many-names.js'
-import {RawClient, request, roundTrip, type RunningServer, startServer} from './server-harness.js'
-
-function list(extra: Record<string, PickleValue> = {}, version = true) {
-  const message = request('LIST', null, null, version)
-  return version ? {...message, extra: {...message.extra, ...extra}} : message
-}
-
-function names(message: Message): string[] {
-  expect(message.STATUS, String(message.DETAILS)).to.equal('OK')
-  expect(message.DETAILS).to.be.an('array')
-  return message.DETAILS as string[]
-}
+import {fillStore, manyName, listedNames, listRequest} from '../support/many-names.js'
+import {RawClient, roundTrip, type RunningServer, startServer} from './server-harness.js'
 
 const FOLDED = ['Zebra.PNG', 'STRASSE-2.png', 'straße.png', '\u00C9clair.jpg', '00005000-Z.png']
 const TINY_PNG = Buffer.from('89504e470d0a1a0a0000000d4948445200000001000000010806000000', 'hex')
@@ -54,9 +42,9 @@ describe('LIST pages (AFTER, LIMIT, NEXT)', function () {
       let after: string | undefined
       let pages = 0
       for (;;) {
-        client.send(list(after === undefined ? {LIMIT: 1000n} : {AFTER: after, LIMIT: 1000n}))
+        client.send(listRequest(after === undefined ? {LIMIT: 1000n} : {AFTER: after, LIMIT: 1000n}))
         const answer = await client.read()
-        const page = names(answer)
+        const page = listedNames(answer)
         seen.push(...page)
         pages++
         const next = answer.extra.get('NEXT')
@@ -74,32 +62,32 @@ describe('LIST pages (AFTER, LIMIT, NEXT)', function () {
   })
 
   it('caps LIMIT at 10,000 names a page', async () => {
-    const answer = await roundTrip(running.port, list({LIMIT: 1_000_000n}))
-    expect(names(answer)).to.have.length(10_000)
+    const answer = await roundTrip(running.port, listRequest({LIMIT: 1_000_000n}))
+    expect(listedNames(answer)).to.have.length(10_000)
     expect(answer.extra.get('NEXT')).to.equal(identityKey(expected[9999]))
   })
 
   it('starts after AFTER even when it is no stored key, and answers an empty page past the end', async () => {
     const middle = identityKey(expected[4321]) + '!'
-    const answer = await roundTrip(running.port, list({AFTER: middle, LIMIT: 3n}))
-    expect(names(answer)).to.deep.equal(expected.slice(4322, 4325))
-    const end = await roundTrip(running.port, list({AFTER: '\u{10FFFF}', LIMIT: 3n}))
-    expect(names(end)).to.deep.equal([])
+    const answer = await roundTrip(running.port, listRequest({AFTER: middle, LIMIT: 3n}))
+    expect(listedNames(answer)).to.deep.equal(expected.slice(4322, 4325))
+    const end = await roundTrip(running.port, listRequest({AFTER: '\u{10FFFF}', LIMIT: 3n}))
+    expect(listedNames(end)).to.deep.equal([])
     expect(end.extra.has('NEXT')).to.equal(false)
   })
 
   it('gives the whole listing, no NEXT, to a VERSION request that does not page and to a seed request', async () => {
-    const versioned = await roundTrip(running.port, list())
-    expect(names(versioned)).to.deep.equal(expected)
+    const versioned = await roundTrip(running.port, listRequest())
+    expect(listedNames(versioned)).to.deep.equal(expected)
     expect(versioned.extra.has('NEXT')).to.equal(false)
-    const seed = await roundTrip(running.port, list({}, false))
-    expect(names(seed)).to.deep.equal(expected)
+    const seed = await roundTrip(running.port, listRequest({}, false))
+    expect(listedNames(seed)).to.deep.equal(expected)
     expect(seed.extra.size).to.equal(0)
   })
 
   it('ignores AFTER and LIMIT from a seed request (no VERSION): the seed answer is the whole list', async () => {
-    const seed = await roundTrip(running.port, {...list({}, false), extra: {AFTER: expected[5], LIMIT: 2n}})
-    expect(names(seed)).to.have.length(COUNT)
+    const seed = await roundTrip(running.port, {...listRequest({}, false), extra: {AFTER: expected[5], LIMIT: 2n}})
+    expect(listedNames(seed)).to.have.length(COUNT)
   })
 
   it('refuses a LIMIT or AFTER of the wrong type with E_MALFORMED and keeps the connection', async () => {
@@ -114,14 +102,14 @@ describe('LIST pages (AFTER, LIMIT, NEXT)', function () {
         {AFTER: 'a'.repeat(5000)},
       ]
       for (const extra of wrong) {
-        client.send(list(extra))
+        client.send(listRequest(extra))
         const answer = await client.read()
         expect(answer.STATUS, Object.keys(extra)[0]).to.equal('ERROR')
         expect(answer.CODE).to.equal('E_MALFORMED')
       }
 
-      client.send(list({LIMIT: 2n}))
-      expect(names(await client.read())).to.deep.equal(expected.slice(0, 2))
+      client.send(listRequest({LIMIT: 2n}))
+      expect(listedNames(await client.read())).to.deep.equal(expected.slice(0, 2))
     } finally {
       client.close()
     }
@@ -130,7 +118,7 @@ describe('LIST pages (AFTER, LIMIT, NEXT)', function () {
   it('answers the empty-store message to a first page of an empty store', async () => {
     const empty = await startServer()
     try {
-      const answer = await roundTrip(empty.port, list({LIMIT: 10n}))
+      const answer = await roundTrip(empty.port, listRequest({LIMIT: 10n}))
       expect(answer.STATUS).to.equal('OK')
       expect(answer.DETAILS).to.equal('No files on server')
       expect(answer.extra.has('NEXT')).to.equal(false)

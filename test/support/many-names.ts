@@ -1,5 +1,11 @@
+import {expect} from 'chai'
 import {linkSync, mkdirSync, rmSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
+
+import type {Message} from '../../src/core/protocol/message.js'
+import type {OutgoingMessage} from '../../src/core/protocol/message-writer.js'
+import type {PickleValue} from '../../src/core/protocol/values.js'
+import {request} from '../integration/server-harness.js'
 
 /** A 1x1 PNG (signature and IHDR), the smallest image the name rules and a sniffer accept. */
 const TINY_PNG = Buffer.from('89504e470d0a1a0a0000000d4948445200000001000000010806000000', 'hex')
@@ -29,4 +35,17 @@ export function fillStore(dir: string, count: number, nameBytes = 240): void {
   } finally {
     rmSync(seeds, {recursive: true, force: true})
   }
+}
+
+/** A LIST request; for an iss (VERSION) client with extension keys such as AFTER and LIMIT. */
+export function listRequest(extra: Record<string, PickleValue> = {}, version = true): OutgoingMessage {
+  const message = request('LIST', null, null, version)
+  return version ? {...message, extra: {...message.extra, ...extra}} : message
+}
+
+/** The names of an OK listing (fails the test otherwise). */
+export function listedNames(message: Message): string[] {
+  expect(message.STATUS, String(message.DETAILS)).to.equal('OK')
+  expect(message.DETAILS).to.be.an('array')
+  return message.DETAILS as string[]
 }
