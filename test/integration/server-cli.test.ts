@@ -96,11 +96,16 @@ describe('iss serve, the command', function () {
     const started = serve(['--port', '0', '--host', '0.0.0.0', '--storage', join(dir, 's')])
     children.push(started.child)
     const deadline = Date.now() + 20_000
-    while (!started.output.stdout.includes('serves PUT') && Date.now() < deadline) {
+    // The warning goes to stderr after the start-up lines on stdout: the two pipes arrive in either order.
+    const warning = /anyone who can reach this address can read and write/
+    while (
+      !(started.output.stdout.includes('serves PUT') && warning.test(started.output.stderr)) &&
+      Date.now() < deadline
+    ) {
       await new Promise((resolve) => setTimeout(resolve, 50))
     }
 
-    expect(started.output.stderr).to.match(/anyone who can reach this address can read and write/)
+    expect(started.output.stderr).to.match(warning)
     started.child.kill('SIGINT')
     expect(await started.exited).to.equal(0)
   })
