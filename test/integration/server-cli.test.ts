@@ -99,7 +99,10 @@ describe('iss serve, the command', function () {
     // The warning goes to stderr after the start-up lines on stdout: the two pipes arrive in either order.
     const warning = /anyone who can reach this address can read and write/
     while (
-      !(started.output.stdout.includes('serves PUT') && warning.test(started.output.stderr)) &&
+      !(
+        started.output.stdout.includes('serves PUT') &&
+        started.output.stderr.includes('anyone who can reach this address can read and write')
+      ) &&
       Date.now() < deadline
     ) {
       await new Promise((resolve) => setTimeout(resolve, 50))
