@@ -44,7 +44,7 @@ export type {
   HandlerResponse,
   StreamedFileData,
 } from './core/handler.js'
-export type {ImageStore, OpenedImage, StoredImage, Upload} from './core/store/store.js'
+export type {CommitExpectation, ImageStore, OpenedImage, ReadRange, StoredImage, Upload} from './core/store/store.js'
 // Store backends, chosen by the URL scheme of `--storage` (`"iss": {"stores": {"<scheme>": "./dist/....js"}}`).
 export type {StoreBackend, StoreBackendContext, StoreOptionInfo} from './core/store/backend.js'
 // Server events (`"iss": {"events": {"image.published": "./dist/....js"}}`), typed through one map.

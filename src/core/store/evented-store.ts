@@ -1,5 +1,5 @@
 import type {ServerEventBus} from '../events.js'
-import type {ImageStore, OpenedImage, StoredImage, Upload} from './store.js'
+import type {CommitExpectation, ImageStore, OpenedImage, ReadRange, StoredImage, Upload} from './store.js'
 
 /** An upload whose successful commit is announced as `image.published`. */
 class EventedUpload implements Upload {
@@ -20,9 +20,9 @@ class EventedUpload implements Upload {
     return this.inner.head()
   }
 
-  async commit(name: string): Promise<StoredImage> {
+  async commit(name: string, expect?: CommitExpectation): Promise<StoredImage> {
     // The backend resolves only once the image is durable under its name.
-    const image = await this.inner.commit(name)
+    const image = await this.inner.commit(name, expect)
     this.events.emit('image.published', {image})
     return image
   }
@@ -70,8 +70,8 @@ export class EventedStore implements ImageStore {
     return new EventedUpload(await this.inner.spool(sizeHint), this.events)
   }
 
-  async openRead(name: string): Promise<OpenedImage> {
-    return this.inner.openRead(name)
+  async openRead(name: string, range?: ReadRange): Promise<OpenedImage> {
+    return this.inner.openRead(name, range)
   }
 
   // Whatever list() takes (paging, streaming), the wrapper passes through unchanged.

@@ -6,6 +6,29 @@ export interface StoredImage {
   readonly name: string
   readonly size: number
   readonly modifiedMs: number
+  /**
+   * SHA-256 of the image's bytes as lowercase hex (64 characters), computed while they streamed in
+   * and kept with the image. Absent when the backend does not keep digests (a plugin's store of SDK
+   * 2.0) or has not computed it yet for an image added outside the server.
+   */
+  readonly sha256?: string
+}
+
+/** Part of an image to read: from byte `offset` (0-based), `length` bytes or to the end. */
+export interface ReadRange {
+  readonly offset: number
+  /** At most this many bytes; absent: to the end of the image. */
+  readonly length?: number
+}
+
+/** What {@link Upload.commit} may be asked to check before it publishes. */
+export interface CommitExpectation {
+  /**
+   * The SHA-256 (lowercase hex) the peer says it sent. A backend that computes digests compares it
+   * with its own after the last byte and before publishing, and throws E_DIGEST_MISMATCH (nothing
+   * published) when they differ.
+   */
+  readonly sha256?: string
 }
 
 /** A page of a listing; without either key, {@link ImageStore.list} gives every image. */
@@ -30,18 +53,28 @@ export interface Upload {
   head(): Buffer
   /**
    * Flushes, makes the data durable and publishes it under `name` without ever replacing an
-   * existing image (identity key). Throws E_DUPLICATE if the name is taken. The upload is finished
-   * either way.
+   * existing image (identity key). Throws E_DUPLICATE if the name is taken, E_DIGEST_MISMATCH if
+   * `expect.sha256` differs from the bytes' digest. The upload is finished either way. The returned
+   * image carries `sha256` when the backend keeps digests.
    */
-  commit(name: string): Promise<StoredImage>
+  commit(name: string, expect?: CommitExpectation): Promise<StoredImage>
   /** Discards the data. Safe to call at any time and more than once. */
   abort(): Promise<void>
 }
 
-/** An image opened for reading: its stream is positioned at the start and has exactly `image.size` bytes. */
+/**
+ * An image opened for reading. Without a range its stream has exactly `image.size` bytes; with one,
+ * it starts at `offset` and has min(range length, size - offset) bytes. `image.size` is always the
+ * whole image's size.
+ */
 export interface OpenedImage {
   readonly image: StoredImage
   readonly stream: Readable
+  /**
+   * Where the stream starts, in bytes. A backend that honours a range sets it to the range's offset;
+   * absent means 0 (a backend of SDK 2.0 that ignores ranges sends the whole image).
+   */
+  readonly offset?: number
 }
 
 /**
@@ -68,8 +101,11 @@ export interface ImageStore {
    * handler names them at the end with `commit(name)`. `sizeHint` as for {@link beginUpload}; undefined when unknown.
    */
   spool(sizeHint?: number): Promise<Upload>
-  /** Opens an image for reading; E_NOT_FOUND if there is none. */
-  openRead(name: string): Promise<OpenedImage>
+  /**
+   * Opens an image for reading, from `range.offset` when given (an offset at or past the end gives an
+   * empty stream); E_NOT_FOUND if there is none.
+   */
+  openRead(name: string, range?: ReadRange): Promise<OpenedImage>
   /**
    * The stored images sorted by identity key (code point order): every one, or a page of those whose
    * key sorts after `options.after`, at most `options.limit`. Callers must not change the array (a
