@@ -63,3 +63,4 @@ export {ERROR_CODE_SUMMARY, ErrorCode, type ErrorCodeValue, errors, IssError, is
 export {FILE_DATA, type Message, PROTOCOL_VERSION, SEED_KEYS, STATUSES, type Status} from './core/protocol/message.js'
 export {type PickleDict, type PickleValue, PickleTuple, StreamedBytes} from './core/protocol/values.js'
 export {familyOf, identityKey, type ImageFamily, validateImageName} from './core/images/names.js'
+export {assertContentMatchesName, type OpenedContent, type UploadedContent} from './core/images/content-check.js'

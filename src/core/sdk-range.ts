@@ -2,10 +2,13 @@ import {satisfies, validRange} from 'semver'
 
 /**
  * The version of the SDK this host implements (the `iss` package's handler, store and event
- * contracts). Its major goes up whenever a plugin built for the previous one could break: 2 when
- * handlers gained the request head before any byte is stored. Exported from the SDK as SDK_VERSION.
+ * contracts), as semver. Its major goes up whenever a plugin built for the previous one could
+ * break: 2 when handlers gained the request head before any byte is stored. Its minor goes up when
+ * something is added that older plugins need not know: 2.1 added scopes in handler declarations,
+ * `ImageStore.rename`, `assertContentMatchesName` and the plugin scaffold. Exported from the SDK as
+ * SDK_VERSION; a plugin declares the range it supports, `"iss": {"sdk": "^2.1.0"}`.
  */
-export const SDK_VERSION = '2.0.0'
+export const SDK_VERSION = '2.1.0'
 
 /** What the check needs of a plugin: its npm name and package.json. */
 export interface SdkPlugin {

@@ -9,6 +9,7 @@ import {identityKey, validateImageName} from '../images/names.js'
 import {errors, ErrorCode, IssError} from '../errors.js'
 import {printable} from '../printable.js'
 import {type HiddenEntry, scanStore} from './fs-scan.js'
+import {renameWithoutReplacing} from './fs-rename.js'
 import {FsUpload, type UploadPublisher} from './fs-upload.js'
 import {KeyedMutex} from './key-mutex.js'
 import {NameIndex} from './name-index.js'
@@ -304,6 +305,13 @@ export class FsStore implements ImageStore {
       await unlink(aside).catch(ignore)
       return image
     })
+  }
+
+  /** See {@link renameWithoutReplacing}: link under the new name, then unlink the old, under both key locks. */
+  async rename(from: string, to: string): Promise<StoredImage> {
+    this.ensureOpen()
+    const {root, index, keys} = this
+    return renameWithoutReplacing({root, index, keys, fsync: this.options.fsync, syncDirectory}, from, to)
   }
 
   /** Images in the index (for tests and start-up output). */
