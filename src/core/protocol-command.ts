@@ -5,6 +5,7 @@ import {ExitCode, UnsupportedCommandError} from './errors.js'
 import {DEFAULT_MAX_SIZE, DEFAULT_PORT} from './config.js'
 import {unknownFlagMessage} from './did-you-mean.js'
 import {printable} from './printable.js'
+import {parseWithProfile, type ProfileFlag, profileFlags} from './profiles.js'
 import {type Message, PROTOCOL_VERSION} from './protocol/message.js'
 import type {PickleValue} from './protocol/values.js'
 import {transferProgress} from './transfer-progress.js'
@@ -95,6 +96,7 @@ export abstract class ProtocolCommand<T extends typeof Command> extends Command 
       options: ['big', 'little'] as const,
       summary: 'Byte order of the 4-byte frame length (little for a seed server on a little-endian machine).',
     })(),
+    ...profileFlags,
   }
 
   static override enableJsonFlag = true
@@ -241,13 +243,17 @@ export abstract class ProtocolCommand<T extends typeof Command> extends Command 
   protected override async init(): Promise<void> {
     await super.init()
     const ctor = this.ctor as T & typeof ProtocolCommand
-    const {args, argv, flags} = await this.parse({
+    const options = {
       args: ctor.args,
       baseFlags: ctor.baseFlags,
       enableJsonFlag: ctor.enableJsonFlag,
       flags: ctor.flags,
       strict: ctor.strict,
-    })
+    }
+    const baseFlags = ctor.baseFlags as unknown as Record<string, ProfileFlag>
+    const {args, argv, flags} = await parseWithProfile(this.config.configDir, baseFlags, this.argv, async (argv) =>
+      this.parse(options, argv),
+    )
     this.flags = flags as CommandFlags<T>
     this.args = args as CommandArgs<T>
     this.argList = argv.map(String)
