@@ -4,6 +4,7 @@ import {join} from 'node:path'
 
 import {formatByteSize} from '../core/byte-size.js'
 import {sizeFlag} from '../core/size-flag.js'
+import {speedServeFlags, speedStorageOptions} from '../core/speed-flags.js'
 import {
   DEFAULT_IDLE_TIMEOUT_MS,
   DEFAULT_MAX_CONNECTIONS,
@@ -101,6 +102,7 @@ export default class Serve extends Command {
     'log-level': Flags.option({options: LOG_LEVELS, default: 'info', env: 'ISS_SERVE_LOG_LEVEL'})({
       description: 'Level of the JSON request log on stdout.',
     }),
+    ...speedServeFlags,
   }
 
   /** One unwrapped line on stderr, so that it can be grepped whatever the terminal width. */
@@ -125,7 +127,7 @@ export default class Serve extends Command {
 
   async run(): Promise<void> {
     const {flags} = await this.parse(Serve)
-    const storageOptions: Record<string, number | boolean> = {}
+    const storageOptions: Record<string, number | boolean> = speedStorageOptions(flags)
     if (flags['min-free'] !== undefined) storageOptions.minFree = flags['min-free']
     if (flags.fsync !== undefined) storageOptions.fsync = flags.fsync
     const config: ServerConfig = {

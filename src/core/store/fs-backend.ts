@@ -3,6 +3,7 @@ import {fileURLToPath} from 'node:url'
 import {parseByteSize} from '../byte-size.js'
 import {DEFAULT_MIN_FREE} from '../config.js'
 import type {StoreBackend, StoreBackendContext} from './backend.js'
+import {DEFAULT_CACHE_SIZE, defaultOpenHandles} from './fs-handle-cache.js'
 import {FsStore} from './fs-store.js'
 
 /** The option's value from the URL or a flag, else from its environment variable. */
@@ -19,8 +20,8 @@ function parseBoolean(name: string, text: string): boolean {
 /** The filesystem store: `--storage /srv/images` or `file:///srv/images?minFree=1GiB&fsync=false`. */
 const fsBackend: StoreBackend = {
   description:
-    'images as files in one folder: a path, or file:///path?minFree=64MiB&fsync=true ' +
-    '(--min-free and --no-fsync set the same options)',
+    'images as files in one folder: a path, or file:///path?minFree=64MiB&fsync=true&cacheSize=8MiB ' +
+    '(--min-free, --no-fsync and --cache-size set the same options)',
   options: {
     minFree: {
       description: 'disk space to keep free; a PUT that would use it answers E_NO_SPACE',
@@ -30,6 +31,10 @@ const fsBackend: StoreBackend = {
       description: 'fsync each image before answering OK (false is UNSAFE; benchmarks only)',
       env: 'ISS_FS_FSYNC',
     },
+    cacheSize: {
+      description: 'bytes of hot small images kept in memory (0: none)',
+      env: 'ISS_CACHE_SIZE',
+    },
   },
   create(context) {
     if (context.url.host !== '' && context.url.host !== 'localhost') {
@@ -38,7 +43,9 @@ const fsBackend: StoreBackend = {
 
     const minFreeText = option(context, 'minFree')
     const fsyncText = option(context, 'fsync')
+    const cacheSizeText = option(context, 'cacheSize')
     const minFree = minFreeText === undefined ? DEFAULT_MIN_FREE : parseByteSize(minFreeText)
+    const cacheBytes = cacheSizeText === undefined ? DEFAULT_CACHE_SIZE : parseByteSize(cacheSizeText)
     const fsync = fsyncText === undefined ? true : parseBoolean('fsync', fsyncText)
     if (!fsync) context.logger.warn('fsync is off: images are not flushed to disk before OK; a crash can lose them')
     return new FsStore({
@@ -47,6 +54,8 @@ const fsBackend: StoreBackend = {
       fsync,
       maxSize: context.maxSize,
       logger: context.logger,
+      openHandles: defaultOpenHandles(),
+      cacheBytes,
     })
   },
 }

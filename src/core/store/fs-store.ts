@@ -2,12 +2,13 @@ import {randomBytes} from 'node:crypto'
 import {constants as fsConstants} from 'node:fs'
 import {chmod, lstat, mkdir, open, readdir, realpath, rename, rm, unlink} from 'node:fs/promises'
 import path from 'node:path'
-import {Readable} from 'node:stream'
 import type {Logger} from 'pino'
 
 import {identityKey, validateImageName} from '../images/names.js'
 import {errors, ErrorCode, IssError} from '../errors.js'
 import {printable} from '../printable.js'
+import {HandleCache, NotServedError} from './fs-handle-cache.js'
+import {BytesStream, LeasedFileStream} from './fs-read-stream.js'
 import {type HiddenEntry, scanStore} from './fs-scan.js'
 import {renameWithoutReplacing} from './fs-rename.js'
 import {FsUpload, type UploadPublisher} from './fs-upload.js'
@@ -35,13 +36,15 @@ export interface FsStoreOptions {
   readonly maxSize?: number
   /** Where warnings go (entries of the folder that are not served, a store turned read-only). */
   readonly logger?: Pick<Logger, 'warn'>
+  /** Read handles of hot images kept open (default 0: every GET opens and closes its file). */
+  readonly openHandles?: number
+  /** Bytes of hot small images kept in memory (default 0: none); needs open handles. */
+  readonly cacheBytes?: number
 }
 
 /** Hidden entries named one by one in the start-up warning; the rest are counted. */
 const HIDDEN_SHOWN = 20
 const O_NOFOLLOW = fsConstants.O_NOFOLLOW ?? 0
-/** Bytes per read of a stored image being served. */
-const READ_CHUNK = 1024 * 1024
 
 /**
  * Images as plain files in one directory. Uploads stream into `.iss-tmp/`, are fsynced, and are
@@ -52,6 +55,7 @@ const READ_CHUNK = 1024 * 1024
  */
 export class FsStore implements ImageStore {
   private readonly options: FsStoreOptions & Required<Omit<FsStoreOptions, 'maxSize' | 'logger'>>
+  private handles: HandleCache
   private root: string
   private tempDir: string
   private lock: StoreLock | null = null
@@ -63,8 +67,9 @@ export class FsStore implements ImageStore {
   private hiddenEntries: readonly HiddenEntry[] = []
 
   constructor(options: FsStoreOptions) {
-    this.options = {minFree: 0, fsync: true, ...options}
+    this.options = {minFree: 0, fsync: true, openHandles: 0, cacheBytes: 0, ...options}
     this.root = options.root
+    this.handles = new HandleCache(options.root, 0)
     this.tempDir = path.join(options.root, TEMP_DIR)
     this.ledger = new SpaceLedger(() => this.tempDir, this.options.minFree)
     this.publisher = {
@@ -92,6 +97,7 @@ export class FsStore implements ImageStore {
       }
 
       await unlink(tempPath).catch(ignore)
+      this.handles.drop(stored)
       const image: StoredImage = Object.freeze({name: stored, size, modifiedMs})
       this.index.set(key, image)
       return image
@@ -159,6 +165,13 @@ export class FsStore implements ImageStore {
       await this.prepareTempDir()
       await this.sweepTemp()
       await this.buildIndex()
+      this.handles = new HandleCache(root, this.options.openHandles, this.options.cacheBytes, (error) => {
+        this.options.logger?.warn(
+          {store: root, err: error},
+          `cannot watch the store folder ${root} (${error.message}): open files are no longer kept between reads`,
+        )
+      })
+      this.handles.start()
     } catch (error) {
       await lock.release()
       throw error
@@ -171,6 +184,7 @@ export class FsStore implements ImageStore {
     const lock = this.lock
     if (lock === null) return
     this.lock = null
+    this.handles.stop()
     await Promise.all([...this.uploads].map(async (upload) => upload.abort()))
     await this.sweepTemp().catch(ignore)
     try {
@@ -232,45 +246,26 @@ export class FsStore implements ImageStore {
     const key = identityKey(name)
     const image = this.index.get(key)
     if (image === undefined) throw errors.notFound(name)
-    let handle
+    let lease
     try {
-      handle = await open(path.join(this.root, image.name), fsConstants.O_RDONLY | O_NOFOLLOW)
+      lease = await this.handles.acquire(image.name)
     } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code
-      // ELOOP: the name is now a symbolic link; ENOENT: removed by hand. Neither is served.
-      if (code === 'ELOOP' || code === 'ENOENT') throw errors.notFound(name)
+      if (error instanceof NotServedError) throw errors.notFound(name)
       throw error
     }
 
-    let stats
-    try {
-      stats = await handle.stat()
-    } catch (error) {
-      await handle.close()
-      throw error
-    }
-
-    if (!stats.isFile()) {
-      await handle.close()
-      throw errors.notFound(name)
-    }
-
+    // Size and time of the file as opened (it may have been replaced by hand since the index was made).
     const opened: StoredImage = Object.freeze({
       name: image.name,
-      size: stats.size,
-      modifiedMs: stats.mtimeMs,
+      size: lease.size,
+      modifiedMs: lease.modifiedMs,
       ...(image.sha256 !== undefined && {sha256: image.sha256}),
     })
-    const start = Math.min(Math.max(0, range?.offset ?? 0), stats.size)
-    const end = range?.length === undefined ? stats.size : Math.min(stats.size, start + Math.max(0, range.length))
-    if (end === start) {
-      // createReadStream cannot be bounded to zero bytes (end is inclusive).
-      await handle.close()
-      return {image: opened, stream: Readable.from([]), offset: start}
-    }
-
-    // 1 MiB reads: 16 times fewer thread-pool round trips than the default, and socket writes that large.
-    const stream = handle.createReadStream({start, end: end - 1, autoClose: true, highWaterMark: READ_CHUNK})
+    const start = Math.min(Math.max(0, range?.offset ?? 0), lease.size)
+    const end = range?.length === undefined ? lease.size : Math.min(lease.size, start + Math.max(0, range.length))
+    const isWhole = start === 0 && end === lease.size
+    const stream =
+      isWhole && lease.bytes !== null ? new BytesStream(lease, lease.bytes) : new LeasedFileStream(lease, start, end)
     return {image: opened, stream, offset: start}
   }
 
@@ -297,10 +292,12 @@ export class FsStore implements ImageStore {
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw asStoreError(error, 0)
         this.index.delete(key)
+        this.handles.drop(image.name)
         throw errors.notFound(name)
       }
 
       this.index.delete(key)
+      this.handles.drop(image.name)
       if (this.options.fsync) await syncDirectory(this.root)
       await unlink(aside).catch(ignore)
       return image
@@ -311,7 +308,11 @@ export class FsStore implements ImageStore {
   async rename(from: string, to: string): Promise<StoredImage> {
     this.ensureOpen()
     const {root, index, keys} = this
-    return renameWithoutReplacing({root, index, keys, fsync: this.options.fsync, syncDirectory}, from, to)
+    const before = index.get(identityKey(from))
+    const after = await renameWithoutReplacing({root, index, keys, fsync: this.options.fsync, syncDirectory}, from, to)
+    if (before !== undefined) this.handles.drop(before.name)
+    this.handles.drop(after.name)
+    return after
   }
 
   /** Images in the index (for tests and start-up output). */
