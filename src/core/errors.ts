@@ -38,6 +38,8 @@ export const ErrorCode = {
   SHUTTING_DOWN: 'E_SHUTTING_DOWN',
   /** Anything else: a bug or an I/O failure on the server. */
   INTERNAL: 'E_INTERNAL',
+  /** The SHA-256 a PUT carried differs from the digest of the bytes that arrived: nothing was stored. */
+  DIGEST_MISMATCH: 'E_DIGEST_MISMATCH',
 } as const
 
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode]
@@ -60,6 +62,7 @@ export const ERROR_CODE_SUMMARY: Readonly<Record<ErrorCodeValue, string>> = {
   E_TIMEOUT: 'the peer was idle or too slow',
   E_SHUTTING_DOWN: 'the server is stopping',
   E_INTERNAL: 'an unexpected server-side failure',
+  E_DIGEST_MISMATCH: "the image's SHA-256 differs from the SHA256 the client sent: nothing was stored",
 }
 
 /**
@@ -159,6 +162,11 @@ export const errors = {
       ErrorCode.READ_ONLY,
       'Store is read-only on server: images can be read but not stored or deleted until its disk is writable again',
       options,
+    ),
+  digestMismatch: (name: string, sent: string, actual: string) =>
+    new IssError(
+      ErrorCode.DIGEST_MISMATCH,
+      `File '${name}' arrived damaged: its SHA-256 is ${actual}, not ${sent} as sent; nothing was stored`,
     ),
   internal: (cause?: unknown) =>
     new IssError(ErrorCode.INTERNAL, 'Internal server error; the request was not completed', {cause}),

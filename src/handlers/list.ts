@@ -12,6 +12,9 @@ export const EMPTY_STORE_MESSAGE = 'No files on server'
 /** The most names in one page, whatever LIMIT asks: at most 255 bytes each, a page stays under 2.6 MB. */
 export const MAX_PAGE = 10_000
 
+/** The most entries in one LONG page (a dict of four keys each: a page stays under 0.5 MB). */
+export const MAX_LONG_PAGE = 1000
+
 /** Longer than any identity key (255 bytes of name); a longer AFTER is refused before it is compared. */
 const MAX_AFTER_LENGTH = 1024
 
@@ -27,19 +30,23 @@ export default class ListHandler implements CommandHandler {
   constructor(private readonly store: ImageStore) {}
 
   async handle(request: HandlerRequest): Promise<HandlerResponse> {
-    const page = request.versioned ? pageOf(request.message.extra) : undefined
+    const long = request.versioned && isLong(request.message.extra)
+    let page = request.versioned ? pageOf(request.message.extra) : undefined
+    // A long listing always comes in pages: its entries are held while they are encoded.
+    if (long) page = {after: page?.after, limit: Math.min(page?.limit ?? MAX_LONG_PAGE, MAX_LONG_PAGE)}
     if (page === undefined) {
       const images = await this.store.list()
       return {details: images.length === 0 ? EMPTY_STORE_MESSAGE : viewOf(images)}
     }
 
     // One more than asked for tells whether another page follows, without counting the rest.
-    const images = await this.store.list({after: page.after, limit: page.limit + 1})
+    const images = await this.store.list({after: page.after, limit: page.limit + 1, ...(long && {digests: true})})
     if (images.length === 0 && page.after === undefined) return {details: EMPTY_STORE_MESSAGE}
     const more = images.length > page.limit
     const shown = more ? images.slice(0, page.limit) : images
     const extra: Record<string, PickleValue> = {}
     if (more) extra.NEXT = identityKey(shown.at(-1)!.name)
+    if (long) extra.ENTRIES = shown.map((image) => entryOf(image))
     return {details: shown.map((image) => image.name), extra}
   }
 }
@@ -84,4 +91,22 @@ function pageOf(extra: ReadonlyMap<string, PickleValue>): {after?: string; limit
     after: after ?? undefined,
     limit: limit === null ? MAX_PAGE : Number(limit > BigInt(MAX_PAGE) ? BigInt(MAX_PAGE) : limit),
   }
+}
+
+/** True when a VERSION request asks for entries (LONG true or a non-zero int). */
+function isLong(extra: ReadonlyMap<string, PickleValue>): boolean {
+  const long = extra.get('LONG') ?? null
+  if (([null, false, 0n] as PickleValue[]).includes(long)) return false
+  if (long === true || typeof long === 'bigint') return true
+  throw errors.malformed('LONG must be a bool or None', {fatal: false})
+}
+
+/** One entry of a long listing: NAME, SIZE (bytes), MODIFIED (seconds since the epoch, a float), SHA256 (or None). */
+function entryOf(image: StoredImage): PickleValue {
+  return new Map<string, PickleValue>([
+    ['NAME', image.name],
+    ['SIZE', BigInt(image.size)],
+    ['MODIFIED', image.modifiedMs / 1000],
+    ['SHA256', image.sha256 ?? null],
+  ])
 }

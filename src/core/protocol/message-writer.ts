@@ -23,6 +23,11 @@ export interface OutgoingMessage {
   FILE_DATA: Buffer | null
   /** Extension keys (VERSION, CODE, COMMANDS, ...). Python ints are bigints here: a JS number is a float. */
   extra?: Record<string, PickleValue>
+  /**
+   * Keys encoded after FILE_DATA: only what cannot be known before the data has gone out (a PUT's
+   * SHA256, computed while sending). Everything known up front belongs in `extra`, before FILE_DATA.
+   */
+  trailing?: Record<string, PickleValue>
 }
 
 export interface FrameOptions {
@@ -71,6 +76,10 @@ function toDict(
   // FILE_DATA goes last, as in the seed's dict literal: every other key is then part of the
   // request head, which the receiver can act on before the data arrives.
   dict.set('FILE_DATA', fileData)
+  for (const [key, value] of Object.entries(message.trailing ?? {})) {
+    if (dict.has(key)) throw new TypeError(`encodeFrame: trailing key ${key} is already in the message`)
+    dict.set(key, value)
+  }
   return dict
 }
 

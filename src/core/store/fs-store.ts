@@ -10,12 +10,14 @@ import {printable} from '../printable.js'
 import {HandleCache, NotServedError} from './fs-handle-cache.js'
 import {BytesStream, LeasedFileStream} from './fs-read-stream.js'
 import {type HiddenEntry, scanStore} from './fs-scan.js'
+import {DigestBook} from './digest-book.js'
+import {DigestingUpload} from './digest-upload.js'
 import {renameWithoutReplacing} from './fs-rename.js'
 import {FsUpload, type UploadPublisher} from './fs-upload.js'
 import {KeyedMutex} from './key-mutex.js'
 import {NameIndex} from './name-index.js'
 import {SpaceLedger} from './space-ledger.js'
-import type {ImageStore, ListOptions, OpenedImage, ReadRange, StoredImage} from './store.js'
+import type {ImageStore, ListOptions, OpenedImage, ReadRange, StoredImage, Upload} from './store.js'
 import {acquireStoreLock, type StoreLock} from './store-lock.js'
 import {asStoreError} from './temp-file-sink.js'
 import {publishWithoutReplacing} from '../publish-no-replace.js'
@@ -65,6 +67,7 @@ export class FsStore implements ImageStore {
   private readonly publisher: UploadPublisher
   private readonly ledger: SpaceLedger
   private hiddenEntries: readonly HiddenEntry[] = []
+  private digests: DigestBook
 
   constructor(options: FsStoreOptions) {
     this.options = {minFree: 0, fsync: true, openHandles: 0, cacheBytes: 0, ...options}
@@ -72,16 +75,24 @@ export class FsStore implements ImageStore {
     this.handles = new HandleCache(options.root, 0)
     this.tempDir = path.join(options.root, TEMP_DIR)
     this.ledger = new SpaceLedger(() => this.tempDir, this.options.minFree)
+    this.digests = new DigestBook(options.root)
     this.publisher = {
       fsync: this.options.fsync,
-      publish: async (tempPath, name, size, modifiedMs) => this.publish(tempPath, name, size, modifiedMs),
+      publish: async (tempPath, name, size, modifiedMs, sha256) =>
+        this.publish(tempPath, name, size, modifiedMs, sha256),
       forget: (upload) => {
         this.uploads.delete(upload)
       },
     }
   }
 
-  private async publish(tempPath: string, name: string, size: number, modifiedMs: number): Promise<StoredImage> {
+  private async publish(
+    tempPath: string,
+    name: string,
+    size: number,
+    modifiedMs: number,
+    sha256?: string,
+  ): Promise<StoredImage> {
     const stored = validateImageName(name)
     const key = identityKey(stored)
     return this.keys.run(key, async () => {
@@ -89,6 +100,8 @@ export class FsStore implements ImageStore {
       const existing = this.index.get(key)
       if (existing !== undefined) throw errors.duplicate(existing.name)
       const target = path.join(this.root, stored)
+      // The record goes first: once the name is visible, its digest is known (or, after a crash, rebuilt).
+      if (sha256 !== undefined) await this.digests.record(key, {name: stored, size, modifiedMs}, sha256).catch(ignore)
       try {
         if (!(await publishWithoutReplacing(tempPath, target, {keepSource: true}))) throw errors.duplicate(stored)
         if (this.options.fsync) await syncDirectory(this.root)
@@ -100,7 +113,8 @@ export class FsStore implements ImageStore {
       this.handles.drop(stored)
       const image: StoredImage = Object.freeze({name: stored, size, modifiedMs})
       this.index.set(key, image)
-      return image
+      // The index stays lean (no digest per name in memory); the caller gets the digest.
+      return sha256 === undefined ? image : Object.freeze({...image, sha256})
     })
   }
 
@@ -163,6 +177,7 @@ export class FsStore implements ImageStore {
       this.root = root
       this.tempDir = path.join(root, TEMP_DIR)
       await this.prepareTempDir()
+      this.digests = new DigestBook(root)
       await this.sweepTemp()
       await this.buildIndex()
       this.handles = new HandleCache(root, this.options.openHandles, this.options.cacheBytes, (error) => {
@@ -203,7 +218,7 @@ export class FsStore implements ImageStore {
     return this.root
   }
 
-  async beginUpload(name: string, sizeHint: number): Promise<FsUpload> {
+  async beginUpload(name: string, sizeHint: number): Promise<Upload> {
     this.ensureOpen()
     const key = identityKey(validateImageName(name))
     const existing = this.index.get(key)
@@ -211,13 +226,13 @@ export class FsStore implements ImageStore {
     return this.startUpload(sizeHint)
   }
 
-  async spool(sizeHint?: number): Promise<FsUpload> {
+  async spool(sizeHint?: number): Promise<Upload> {
     this.ensureOpen()
     return this.startUpload(sizeHint ?? 0)
   }
 
   /** Reserves `sizeHint` bytes of free space, then opens a fresh temporary file for the upload. */
-  private async startUpload(sizeHint: number): Promise<FsUpload> {
+  private async startUpload(sizeHint: number): Promise<Upload> {
     const {maxSize} = this.options
     if (maxSize !== undefined && sizeHint > maxSize) throw errors.tooLarge('Image', sizeHint, maxSize)
     const reservation = await this.ledger.reserve(sizeHint)
@@ -233,7 +248,7 @@ export class FsStore implements ImageStore {
 
     const upload = new FsUpload(handle, tempPath, {maxSize, reservation}, this.publisher)
     this.uploads.add(upload)
-    return upload
+    return new DigestingUpload(upload)
   }
 
   /** Bytes promised to uploads in flight and not yet written (for tests). */
@@ -254,12 +269,24 @@ export class FsStore implements ImageStore {
       throw error
     }
 
+    let sha256
+    try {
+      sha256 = await this.digests.digestOf(
+        key,
+        {name: image.name, size: lease.size, modifiedMs: lease.modifiedMs},
+        lease.handle,
+      )
+    } catch (error) {
+      lease.release()
+      throw error
+    }
+
     // Size and time of the file as opened (it may have been replaced by hand since the index was made).
     const opened: StoredImage = Object.freeze({
       name: image.name,
       size: lease.size,
       modifiedMs: lease.modifiedMs,
-      ...(image.sha256 !== undefined && {sha256: image.sha256}),
+      sha256,
     })
     const start = Math.min(Math.max(0, range?.offset ?? 0), lease.size)
     const end = range?.length === undefined ? lease.size : Math.min(lease.size, start + Math.max(0, range.length))
@@ -271,12 +298,25 @@ export class FsStore implements ImageStore {
 
   async list(options?: ListOptions): Promise<readonly StoredImage[]> {
     this.ensureOpen()
-    return this.index.list(options)
+    const images = this.index.list(options)
+    if (options?.digests !== true) return images
+    // Kept digests only: a listing never hashes (an image without a record shows none until read).
+    return Promise.all(
+      images.map(async (image) => {
+        const sha256 = await this.digests.lookup(identityKey(image.name), image)
+        return sha256 === undefined ? image : Object.freeze({...image, sha256})
+      }),
+    )
   }
 
+  /** One image's facts with its SHA-256 (rebuilt by reading the image when no record is kept), or null. */
   async stat(name: string): Promise<StoredImage | null> {
     this.ensureOpen()
-    return this.index.get(identityKey(name)) ?? null
+    const key = identityKey(name)
+    const image = this.index.get(key)
+    if (image === undefined) return null
+    const sha256 = await this.digests.digestOf(key, image).catch(() => undefined)
+    return sha256 === undefined ? image : Object.freeze({...image, sha256})
   }
 
   async delete(name: string): Promise<StoredImage> {
@@ -300,6 +340,7 @@ export class FsStore implements ImageStore {
       this.handles.drop(image.name)
       if (this.options.fsync) await syncDirectory(this.root)
       await unlink(aside).catch(ignore)
+      await this.digests.forget(key)
       return image
     })
   }

@@ -3,14 +3,17 @@ import {finished} from 'node:stream/promises'
 
 import {validateImageName} from '../images/names.js'
 import {errors, ErrorCode, IssError} from '../errors.js'
-import type {StoredImage, Upload} from './store.js'
+import type {CommitExpectation, StoredImage, Upload} from './store.js'
 import {asStoreError, TempFileSink, type TempFileSinkLimits} from './temp-file-sink.js'
 
 /** What an upload needs from its store to publish a complete, durable temporary file. */
 export interface UploadPublisher {
   readonly fsync: boolean
-  /** Publishes `tempPath` under the validated `name` without replacing anything; removes `tempPath` on success. */
-  publish(tempPath: string, name: string, size: number, modifiedMs: number): Promise<StoredImage>
+  /**
+   * Publishes `tempPath` under the validated `name` without replacing anything; removes `tempPath` on
+   * success. `sha256`: the bytes' digest, computed by whoever fed the sink, to keep with the image.
+   */
+  publish(tempPath: string, name: string, size: number, modifiedMs: number, sha256?: string): Promise<StoredImage>
   /** The upload is finished (committed or discarded): the store lets go of it and of its reservation. */
   forget(upload: FsUpload): void
 }
@@ -44,7 +47,7 @@ export class FsUpload implements Upload {
     })
   }
 
-  private async publish(name: string): Promise<StoredImage> {
+  private async publish(name: string, sha256?: string): Promise<StoredImage> {
     try {
       const stored = validateImageName(name)
       if (this.failure === null && !this.sink.writableEnded && !this.sink.destroyed) this.sink.end()
@@ -66,7 +69,7 @@ export class FsUpload implements Upload {
         await this.closeHandle()
       }
 
-      return await this.publisher.publish(this.tempPath, stored, stats.size, stats.mtimeMs)
+      return await this.publisher.publish(this.tempPath, stored, stats.size, stats.mtimeMs, sha256)
     } catch (error) {
       await this.discard()
       throw error
@@ -107,13 +110,14 @@ export class FsUpload implements Upload {
     return this.sink.head()
   }
 
-  async commit(name: string): Promise<StoredImage> {
+  /** `expect.sha256` is taken as the bytes' digest (a {@link DigestingUpload} in front computed and checked it). */
+  async commit(name: string, expect?: CommitExpectation): Promise<StoredImage> {
     if (this.state !== 'open') {
       throw new IssError(ErrorCode.INTERNAL, 'This upload is already finished')
     }
 
     this.state = 'committing'
-    this.commitment = this.publish(name)
+    this.commitment = this.publish(name, expect?.sha256)
     return this.commitment
   }
 

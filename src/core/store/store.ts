@@ -37,6 +37,11 @@ export interface ListOptions {
   readonly after?: string
   /** At most this many images. */
   readonly limit?: number
+  /**
+   * Fill in `sha256` where the backend keeps it (a long listing). Without it, backends may leave
+   * digests out. A listing never computes a missing digest.
+   */
+  readonly digests?: boolean
 }
 
 /**
