@@ -17,7 +17,7 @@ export interface Failure {
 /** What the command knew when the failure happened, for a hint that fits the evidence. */
 export interface FailureContext {
   /** The --frame-endian in use. */
-  byteOrder: 'big' | 'little'
+  byteOrder: 'auto' | 'big' | 'little'
   /** The response size limit in force, and whether the user can change it with --max-size. */
   maxSize: number
   hasMaxSizeFlag: boolean
@@ -102,11 +102,17 @@ function sizeRefusal(address: string, causeText: string, context: FailureContext
  * never answered (what a seed server does when it reads our length in the other order and waits for more).
  */
 function connectionHint(kind: string, hint: string, causeText: string, context: FailureContext): string {
-  const other = context.byteOrder === 'big' ? 'little' : 'big'
-  const byteOrder = `try --frame-endian ${other}`
+  // With auto, the first frame read the same in either order: byte order is never the explanation.
+  const forced = context.byteOrder === 'auto' ? undefined : context.byteOrder
+  const byteOrder = `try --frame-endian ${forced === 'big' ? 'little' : 'big'}`
   if (kind === 'protocol') {
     const frame = causeText.startsWith('Frame is') ? sizesIn(causeText) : {}
-    if (frame.size !== undefined && frame.limit !== undefined && swap32(frame.size) <= frame.limit) {
+    if (
+      forced !== undefined &&
+      frame.size !== undefined &&
+      frame.limit !== undefined &&
+      swap32(frame.size) <= frame.limit
+    ) {
       return `its frame length makes sense only in the other byte order: ${byteOrder}`
     }
     if (causeText.startsWith('Frame') && context.hasMaxSizeFlag) {
@@ -114,10 +120,10 @@ function connectionHint(kind: string, hint: string, causeText: string, context: 
     }
     return 'is it an iss or seed image server?'
   }
-  if (kind === 'timeout' && context.silentAfterRequest) {
+  if (kind === 'timeout' && context.silentAfterRequest && forced !== undefined) {
     return (
       'it took the whole request and answered nothing; a seed server that reads lengths in the other byte ' +
-      `order waits like this: ${byteOrder} (or raise --timeout for a slow server)`
+      `order waits like this: ${byteOrder}, or --frame-endian auto (or raise --timeout for a slow server)`
     )
   }
   return hint

@@ -91,10 +91,11 @@ export abstract class ProtocolCommand<T extends typeof Command> extends Command 
       summary: 'Seconds to wait for the connection, and for any byte while a request is in flight.',
     }),
     'frame-endian': Flags.option({
-      default: 'big' as const,
+      default: 'auto' as const,
       helpGroup: 'CONNECTION',
-      options: ['big', 'little'] as const,
-      summary: 'Byte order of the 4-byte frame length (little for a seed server on a little-endian machine).',
+      options: ['auto', 'big', 'little'] as const,
+      summary:
+        'Byte order of the 4-byte frame length: auto understands iss servers and seed servers of either order; big or little forces one.',
     })(),
     ...profileFlags,
   }
@@ -302,7 +303,7 @@ export abstract class ProtocolCommand<T extends typeof Command> extends Command 
   /** The one line, code and exit code for a failure of ours; undefined for oclif's own. */
   protected failureOf(error: unknown): Failure | undefined {
     return describeFailure(error, {
-      byteOrder: this.flags?.['frame-endian'] ?? 'big',
+      byteOrder: this.flags?.['frame-endian'] ?? 'auto',
       hasMaxSizeFlag: (this.flags as {'max-size'?: number} | undefined)?.['max-size'] !== undefined,
       maxSize: this.flags === undefined ? this.defaultMaxSize : this.maxSize,
       silentAfterRequest: this.silentAfterRequest,

@@ -127,13 +127,19 @@ describe('iss clients tell the truth (issue 11 items 7-12, issue 18 item 8)', fu
       expect(readdirSync(into)).to.deep.equal(['tiny.png'])
     })
 
-    it('names --frame-endian little when a server took the whole request and answered nothing, and not when refused', async () => {
+    it('names --frame-endian little when a server took a forced big-endian request and answered nothing, and not when refused', async () => {
       const silent = await scriptedServer({})
       try {
-        const result = await runCli(['list', '--timeout', '2', '-p', String(silent.port)])
+        const result = await runCli(['list', '--timeout', '2', '--frame-endian', 'big', '-p', String(silent.port)])
         expect(result.code).to.equal(3)
         expect(lines(result.stderr)).to.have.length(1)
         expect(result.stderr).to.contain('--frame-endian little')
+        // By default the first frame reads the same in both orders, so byte order cannot be why it is silent.
+        const auto = await runCli(['list', '--timeout', '2', '-p', String(silent.port)])
+        expect(auto.code).to.equal(3)
+        expect(lines(auto.stderr)).to.have.length(1)
+        expect(auto.stderr).to.not.contain('frame-endian')
+        expect(auto.stderr).to.contain('--timeout')
       } finally {
         await silent.close()
       }

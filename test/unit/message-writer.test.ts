@@ -1,10 +1,12 @@
 import {expect} from 'chai'
 import fc from 'fast-check'
 
+import {orderFreeLength} from '../../src/core/protocol/frame-header.js'
 import {
   encodeFrame,
   encodeStreamingFrame,
   type OutgoingMessage,
+  PAD_KEY,
   responseFor,
 } from '../../src/core/protocol/message-writer.js'
 import type {PickleProtocol} from '../../src/core/protocol/pickle-encoder.js'
@@ -159,6 +161,59 @@ describe('message-writer', () => {
       for (const bad of [-1, 1.5, NaN]) {
         expect(() => encodeStreamingFrame(withoutFileData(seedRequest), bad)).to.throw(RangeError, /byte count/)
       }
+    })
+  })
+
+  describe('order-free frames (a first request to a server of unknown byte order)', () => {
+    const readsTheSameBothWays = (header: Buffer) => header.readUInt32BE(0) === header.readUInt32LE(0)
+
+    it('orderFreeLength is the smallest length at or above the minimum that reads the same in both orders', () => {
+      fc.assert(
+        fc.property(fc.integer({min: 0, max: 0xfe00_0000}), (minimum) => {
+          const length = orderFreeLength(minimum)
+          const header = Buffer.alloc(4)
+          header.writeUInt32BE(length)
+          expect(readsTheSameBothWays(header)).to.equal(true)
+          expect(length).to.be.at.least(Math.max(minimum, 1))
+          expect(length - minimum).to.be.at.most(65_792)
+          // Nothing order-free was skipped: the whole gap below it is checked.
+          for (let n = Math.max(minimum, 1); n < length; n++) {
+            header.writeUInt32BE(n)
+            if (readsTheSameBothWays(header)) return false
+          }
+          return true
+        }),
+        {numRuns: 300},
+      )
+    })
+
+    it('pads requests of every size class so both readings agree, streamed or whole; CPython reads PAD before FILE_DATA', () => {
+      const sizes = [0, 1, 200, 65_000, 65_792, 300_000]
+      const frames = sizes.map((size) => {
+        const message = {...seedRequest, FILE_DATA: Buffer.alloc(size, 7), extra: {VERSION: 1n}}
+        const frame = encodeFrame(message, {orderFree: true})
+        expect(readsTheSameBothWays(frame), `${size}: header ${frame.subarray(0, 4).toString('hex')}`).to.equal(true)
+        expect(frame.readUInt32BE(0)).to.equal(frame.length - 4)
+        const streamed = encodeStreamingFrame(withoutFileData(message), size, {orderFree: true})
+        expect(Buffer.concat([streamed.head, message.FILE_DATA, streamed.tail]).equals(frame), `${size}`).to.equal(true)
+        return frame.subarray(4)
+      })
+      for (const loaded of loadWithPython(frames)) {
+        const entries = (loaded as unknown as [string, Array<[[string, string], unknown]>])[1]
+        expect(entries.map(([key]) => key[1])).to.deep.equal([
+          'COMMAND',
+          'STATUS',
+          'DETAILS',
+          'FILENAME',
+          'VERSION',
+          PAD_KEY,
+          'FILE_DATA',
+        ])
+      }
+    })
+
+    it('leaves a frame alone when not asked', () => {
+      expect(encodeFrame(seedRequest).length).to.be.below(100)
     })
   })
 

@@ -11,3 +11,22 @@ export function frameHeader(length: number, byteOrder: ByteOrder = 'big'): Buffe
   else header.writeUInt32LE(length, 0)
   return header
 }
+
+/** Header values whose bytes read b0 b1 b1 b0 are the same number in either byte order. */
+const ORDER_FREE_BLOCK = 0x0100_0001
+const ORDER_FREE_STEP = 0x0001_0100
+
+/**
+ * The smallest frame length >= `minimum` whose 4 header bytes read the same in both byte orders
+ * (bytes b0 b1 b1 b0, e.g. 00 01 01 00 = 65,792): a peer that reads lengths in either order then
+ * reads the right one. Such lengths are at most 65,792 apart. Throws a RangeError past 0xFFFFFFFF.
+ */
+export function orderFreeLength(minimum: number): number {
+  const start = Math.max(minimum, ORDER_FREE_STEP)
+  for (let b0 = Math.floor(start / 0x100_0000); b0 <= 0xff; b0++) {
+    const base = b0 * ORDER_FREE_BLOCK
+    const b1 = Math.max(0, Math.ceil((start - base) / ORDER_FREE_STEP))
+    if (b1 <= 0xff) return base + b1 * ORDER_FREE_STEP
+  }
+  throw new RangeError(`no order-free frame length at or above ${minimum}`)
+}

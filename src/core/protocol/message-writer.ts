@@ -1,4 +1,4 @@
-import {type ByteOrder, FRAME_HEADER_BYTES, frameHeader} from './frame-header.js'
+import {type ByteOrder, FRAME_HEADER_BYTES, frameHeader, orderFreeLength} from './frame-header.js'
 import type {Message} from './message.js'
 import {
   BytesHole,
@@ -35,7 +35,16 @@ export interface FrameOptions {
   protocol?: PickleProtocol
   /** Header byte order; default 'big'. */
   byteOrder?: ByteOrder
+  /**
+   * Pad the pickle with a {@link PAD_KEY} key (before FILE_DATA) to a length whose header reads the
+   * same in both byte orders ({@link orderFreeLength}): costs at most 64 KiB, and lets a client whose
+   * first request goes to a server of unknown byte order be read right by either kind.
+   */
+  orderFree?: boolean
 }
+
+/** The extension key that pads a frame to an order-free length; receivers ignore it, as any unknown key. */
+export const PAD_KEY = 'PAD'
 
 /** A frame whose FILE_DATA the caller sends between `head` and `tail`. */
 export interface StreamingFrame {
@@ -94,9 +103,29 @@ function checkLength(length: number): void {
     )
 }
 
+/**
+ * `message` with a {@link PAD_KEY} str of spaces sized so that `measure` (the frame length it would have)
+ * is order-free. The pad's own encoding grows by a few bytes past 255 characters, so the lengths near the
+ * first guess are tried before the next order-free length.
+ */
+function padOrderFree<M extends Omit<OutgoingMessage, 'FILE_DATA'>>(message: M, measure: (padded: M) => number): M {
+  const padded = (pad: number): M => ({...message, extra: {...message.extra, [PAD_KEY]: ' '.repeat(pad)}})
+  let target = orderFreeLength(measure(padded(0)))
+  for (;;) {
+    const guess = target - measure(padded(0))
+    for (let pad = Math.max(0, guess - 8); pad <= guess; pad++) {
+      const candidate = padded(pad)
+      if (measure(candidate) === target) return candidate
+    }
+    target = orderFreeLength(target + 1)
+  }
+}
+
 /** The whole frame: 4-byte header + pickle. */
 export function encodeFrame(message: OutgoingMessage, options: FrameOptions = {}): Buffer {
-  const {parts, length} = encodePickleParts(toDict(message, message.FILE_DATA), {protocol: options.protocol})
+  const measure = (m: OutgoingMessage) => encodePickleParts(toDict(m, m.FILE_DATA), {protocol: options.protocol}).length
+  const sent = options.orderFree === true ? padOrderFree(message, measure) : message
+  const {parts, length} = encodePickleParts(toDict(sent, sent.FILE_DATA), {protocol: options.protocol})
   checkLength(length)
   return Buffer.concat([frameHeader(length, options.byteOrder ?? 'big'), ...parts], FRAME_HEADER_BYTES + length)
 }
@@ -152,7 +181,10 @@ export function encodeStreamingFrame(
   if (!Number.isSafeInteger(fileDataLength) || fileDataLength < 0)
     throw new RangeError(`encodeStreamingFrame: fileDataLength must be a byte count, not ${fileDataLength}`)
   const protocol = options.protocol ?? DEFAULT_PROTOCOL
-  const {parts, length, hole} = encodePickleParts(toDict(message, new BytesHole(fileDataLength)), {protocol})
+  const measure = (m: Omit<OutgoingMessage, 'FILE_DATA'>) =>
+    encodePickleParts(toDict(m, new BytesHole(fileDataLength)), {protocol}).length + fileDataLength
+  const sent = options.orderFree === true ? padOrderFree(message, measure) : message
+  const {parts, length, hole} = encodePickleParts(toDict(sent, new BytesHole(fileDataLength)), {protocol})
   const frameLength = length + fileDataLength
   checkLength(frameLength)
   const before = parts.slice(0, hole)

@@ -20,7 +20,6 @@ const SEND_CHUNK = 1024 * 1024
 /** Bytes queued on the socket before a request's writer waits for it to drain. */
 const SEND_QUEUE = 1024 * 1024
 
-
 /** How a client connection failed, for the one line a user sees and for `--json`. */
 export type ConnectionFailure =
   'refused' | 'timeout' | 'reset' | 'closed' | 'unresolved' | 'unreachable' | 'protocol' | 'failed'
@@ -32,8 +31,7 @@ const HINTS: Record<ConnectionFailure, string> = {
   closed: 'the server closed the connection before answering; it may have stopped, or may not speak the iss protocol',
   unresolved: 'check the host name given with --host (or ISS_HOST)',
   unreachable: 'check the network and the address given with --host (or ISS_HOST)',
-  protocol:
-    'is it an iss or seed image server? A seed server may use little-endian length headers: try --frame-endian little',
+  protocol: 'is it an iss or seed image server?',
   failed: 'check the address given with --host and --port',
 }
 
@@ -100,8 +98,14 @@ export interface ClientConnectionOptions {
    * request gets this plus one second per CLIENT_MIN_RATE bytes of FILE_DATA (requestDeadlineMs).
    */
   timeoutMs: number
-  /** Byte order of the frame headers we send and expect back. */
-  byteOrder: ByteOrder
+  /**
+   * Byte order of the frame headers we send and expect back. 'auto': the first request's frame is padded
+   * to a length that reads the same in both orders (encodeFrame's `orderFree`), the answer's order is
+   * detected, and later requests use it; so a seed server that reads little-endian lengths (the seed's
+   * native `struct.pack('I')` on x86 and ARM) and an iss server both understand us, at a cost of at most
+   * 64 KiB on a connection's first request.
+   */
+  byteOrder: ByteOrder | 'auto'
   /** Largest FILE_DATA accepted in a response; the frame limit derives from it. */
   maxSize: number
   /** Decoder limits for the answers, over CLIENT_PICKLE_LIMITS. */
@@ -147,7 +151,7 @@ export class ClientConnection {
   ) {
     this.address = formatAddress(options.host, options.port)
     this.reader = new MessageReader({
-      byteOrder: options.byteOrder,
+      byteOrder: options.byteOrder === 'auto' ? 'detect' : options.byteOrder,
       maxFrameBytes: maxFrameBytes(options.maxSize),
       maxStreamBytes: options.maxSize,
       limits: {...CLIENT_PICKLE_LIMITS, ...options.limits},
@@ -242,7 +246,7 @@ export class ClientConnection {
     this.armDeadline(pending)
     try {
       if (options.fileData === undefined) {
-        await this.send(encodeFrame(message, {byteOrder: this.options.byteOrder}))
+        await this.send(encodeFrame(message, this.frameOptions()))
       } else {
         await this.sendStreaming(message, options.fileData, pending)
       }
@@ -279,13 +283,23 @@ export class ClientConnection {
     }, left)
   }
 
+  /**
+   * How the next request's frame is written: in the given order, or with 'auto' in the order the server's
+   * answers showed, and order-free until an answer has shown one.
+   */
+  private frameOptions(): {byteOrder: ByteOrder; orderFree: boolean} {
+    if (this.options.byteOrder !== 'auto') return {byteOrder: this.options.byteOrder, orderFree: false}
+    const shown = this.reader.byteOrder
+    return {byteOrder: shown ?? 'big', orderFree: shown === undefined}
+  }
+
   /** Closes the connection; a request in flight fails. */
   close(): void {
     this.fail(new ConnectionError('closed', this.address, `connection to ${this.address} closed`))
   }
 
   private async sendStreaming(message: OutgoingMessage, fileData: OutgoingFileData, pending: PendingRequest) {
-    const {head, tail} = encodeStreamingFrame(message, fileData.length, {byteOrder: this.options.byteOrder})
+    const {head, tail} = encodeStreamingFrame(message, fileData.length, this.frameOptions())
     const {stream, length} = fileData
     pending.observer?.start?.(length)
     await this.send(head)
