@@ -57,6 +57,8 @@ export {
 } from './core/events.js'
 export type {ServerConfig} from './core/config.js'
 export {Tokens} from './core/tokens.js'
+export type {AccessGrant, AccessJudge, JudgeContext} from './core/access/policy.js'
+export {type AnonymousGrant, type Scope, SCOPES} from './core/access/scope.js'
 
 // Messages, errors and names, shared by both ends.
 export {ERROR_CODE_SUMMARY, ErrorCode, type ErrorCodeValue, errors, IssError, isIssError} from './core/errors.js'

@@ -2,6 +2,8 @@ import {Command, Flags, type Interfaces} from '@oclif/core'
 import {isIP} from 'node:net'
 import {join} from 'node:path'
 
+import {accessServeFlags} from '../core/access/flags.js'
+import type * as serveAccess from '../core/access/serve-access.js'
 import {formatByteSize} from '../core/byte-size.js'
 import {sizeFlag} from '../core/size-flag.js'
 import {speedServeFlags, speedStorageOptions} from '../core/speed-flags.js'
@@ -48,13 +50,14 @@ export default class Serve extends Command {
     {command: '<%= config.bin %> <%= command.id %>', description: 'Serve on 127.0.0.1:9595 from the default store.'},
     {
       command: '<%= config.bin %> <%= command.id %> --host 0.0.0.0 --storage /srv/images --max-size 1GiB',
-      description: 'Serve the whole network (anyone who can reach it can read and write).',
+      description: 'Serve the whole network: anonymous requests may read, token holders what their scope allows.',
     },
   ]
 
   static override flags = {
     host: Flags.string({
-      description: 'Address to listen on. Anything but loopback lets everyone who can reach it read and write.',
+      description:
+        'Address to listen on. Anything but loopback needs tokens (iss token create) or an explicit --anonymous.',
       env: 'ISS_SERVE_HOST',
       default: '127.0.0.1',
     }),
@@ -103,6 +106,7 @@ export default class Serve extends Command {
       description: 'Level of the JSON request log on stdout.',
     }),
     ...speedServeFlags,
+    ...accessServeFlags,
   }
 
   /** One unwrapped line on stderr, so that it can be grepped whatever the terminal width. */
@@ -150,10 +154,20 @@ export default class Serve extends Command {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const {createIssServer} = require('../core/server-app.js') as typeof serverApp
 
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const {openServeAccess} = require('../core/access/serve-access.js') as typeof serveAccess
+    const access = await openServeAccess({
+      tokensPath: flags.tokens ?? join(this.config.dataDir, 'tokens.json'),
+      anonymous: flags.anonymous,
+      host: config.host,
+      logger,
+    }).catch((error: unknown) => this.error((error as Error).message, {exit: EXIT_LOCAL}))
+
     let server: IssServer
     try {
-      server = await createIssServer({config, plugins, logger})
+      server = await createIssServer({config, plugins, logger, access: access.policy})
     } catch (error) {
+      await access.close()
       if (error instanceof StartupError) this.error(error.message, {exit: EXIT_LOCAL})
       this.error(`cannot open the store ${config.storage}: ${(error as Error).message}`, {exit: EXIT_START})
     }
@@ -165,6 +179,7 @@ export default class Serve extends Command {
       address = await server.listen()
     } catch (error) {
       await server.close()
+      await access.close()
       const code = (error as NodeJS.ErrnoException).code
       const why =
         code === 'EADDRINUSE'
@@ -179,6 +194,7 @@ export default class Serve extends Command {
       address.family === 'IPv6' ? `[${address.address}]:${address.port}` : `${address.address}:${address.port}`
     this.log(`iss serve listening on ${shown}`)
     this.log(`store: ${server.store.describe()}`)
+    this.log(access.describe())
     for (const declaration of server.registry.declarations()) {
       this.log(`serves ${declaration.command} (plugin ${declaration.plugin})`)
       // The readable line above says it already; the module path is for debugging.
@@ -188,10 +204,10 @@ export default class Serve extends Command {
       )
     }
 
-    if (!isLoopback(config.host)) {
+    if (!isLoopback(config.host) && access.anonymousWrites()) {
       this.warnLine(
         `listening on ${config.host}, not loopback: anyone who can reach this address can read and write the store ` +
-          '(there is no authentication)',
+          `(--anonymous ${access.policy.anonymous()})`,
       )
     }
 
@@ -211,6 +227,7 @@ export default class Serve extends Command {
             logger.error({err: (error as Error).message}, 'the store did not close cleanly')
             process.exitCode = EXIT_START
           })
+          .then(async () => access.close())
           .finally(resolve)
       }
 

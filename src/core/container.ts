@@ -3,6 +3,7 @@ import 'reflect-metadata'
 import type {Logger} from 'pino'
 import {container as rootContainer, type DependencyContainer} from 'tsyringe'
 
+import type {AccessJudge} from './access/policy.js'
 import type {ServerConfig} from './config.js'
 import type {CommandHandler} from './handler.js'
 import {type HandlerRegistry, StartupError} from './registry.js'
@@ -15,6 +16,8 @@ export interface ServerServices {
   readonly logger: Logger
   readonly config: ServerConfig
   readonly registry: HandlerRegistry
+  /** The access policy (`Tokens.Access`), for handlers and front doors that judge tokens themselves. */
+  readonly access?: AccessJudge
 }
 
 /** The token under which the handler of one COMMAND is registered. */
@@ -34,6 +37,7 @@ export function createServerContainer(services: ServerServices): DependencyConta
   container.register(Tokens.Logger, {useValue: services.logger})
   container.register(Tokens.Config, {useValue: services.config})
   container.register(Tokens.Registry, {useValue: services.registry})
+  if (services.access !== undefined) container.register(Tokens.Access, {useValue: services.access})
 
   for (const declaration of services.registry.declarations()) {
     const cls = declaration.handlerClass

@@ -1,5 +1,6 @@
 import {isAbsolute, relative, resolve} from 'node:path'
 
+import {isScope, type Scope, SCOPES, UNDECLARED_SCOPE} from './access/scope.js'
 import {type EventSubscriber, SERVER_EVENT_NAMES, type ServerEventName} from './events.js'
 import type {CommandHandlerClass} from './handler.js'
 import {type HandlerDeclaration, HandlerRegistry, StartupError} from './registry.js'
@@ -21,12 +22,21 @@ export interface PluginRecord {
 export interface IssDeclaration {
   /** The semver range of SDK versions the plugin supports (e.g. "^2.0.0"). */
   sdk: string
-  /** COMMAND -> module path relative to the plugin root; the module default-exports the handler class. */
-  handlers: Record<string, string>
+  /**
+   * COMMAND -> module path relative to the plugin root (the module default-exports the handler class),
+   * or `{module, scope}` naming the scope the COMMAND needs; a bare path needs admin.
+   */
+  handlers: Record<string, string | HandlerEntry>
   /** URL scheme -> module path; the module default-exports a StoreBackend. */
   stores: Record<string, string>
   /** Server event -> module path(s); each module default-exports an EventSubscriber. */
   events: Record<string, string | string[]>
+}
+
+/** One handler declaration in its long form: the module and the scope its COMMAND needs. */
+export interface HandlerEntry {
+  readonly module: string
+  readonly scope?: Scope
 }
 
 /** An event subscriber as one plugin declares it, loaded. */
@@ -76,12 +86,12 @@ function readDeclaration(plugin: PluginRecord): IssDeclaration | null {
   const handlers = declarationMap(plugin, 'handlers', (iss as {handlers?: unknown}).handlers)
   const stores = declarationMap(plugin, 'stores', (iss as {stores?: unknown}).stores)
   const events = declarationMap(plugin, 'events', (iss as {events?: unknown}).events)
-  for (const [command, path] of Object.entries(handlers)) {
-    if (!COMMAND_PATTERN.test(command) || typeof path !== 'string') {
+  for (const [command, entry] of Object.entries(handlers)) {
+    if (!COMMAND_PATTERN.test(command) || !isHandlerEntry(entry)) {
       throw new StartupError(
         'ISS_BAD_HANDLER',
         `Plugin '${plugin.name}': handler declaration ${JSON.stringify(command)} must be an upper-case COMMAND ` +
-          `mapped to a module path`,
+          `mapped to a module path, or to {"module": path, "scope": ${SCOPES.map((s) => `"${s}"`).join(' | ')}}`,
       )
     }
   }
@@ -116,10 +126,23 @@ function readDeclaration(plugin: PluginRecord): IssDeclaration | null {
 
   return {
     sdk: String(sdk),
-    handlers: handlers as Record<string, string>,
+    handlers: handlers as Record<string, string | HandlerEntry>,
     stores: stores as Record<string, string>,
     events: events as Record<string, string | string[]>,
   }
+}
+
+function isHandlerEntry(entry: unknown): entry is string | HandlerEntry {
+  if (typeof entry === 'string') return true
+  if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) return false
+  const {module, scope} = entry as {module?: unknown; scope?: unknown}
+  return typeof module === 'string' && (scope === undefined || isScope(scope))
+}
+
+/** The module and scope of a handler declaration, short form or long. */
+function handlerEntry(entry: string | HandlerEntry): {module: string; scope: Scope} {
+  if (typeof entry === 'string') return {module: entry, scope: UNDECLARED_SCOPE}
+  return {module: entry.module, scope: entry.scope ?? UNDECLARED_SCOPE}
 }
 
 /** The absolute path of a module a plugin declares, which must stay inside the plugin. */
@@ -195,13 +218,15 @@ function loadHandlerClass(plugin: PluginRecord, command: string, modulePath: str
 /** Loads every handler and subscriber a plugin declares, registering nothing until all of them load. */
 function loadPlugin(plugin: PluginRecord, declaration: IssDeclaration, registry: HandlerRegistry, load: ModuleLoader) {
   const handlers: HandlerDeclaration[] = []
-  for (const [command, relativePath] of Object.entries(declaration.handlers)) {
-    const modulePath = modulePathOf(plugin, `${command} handler`, relativePath)
+  for (const [command, entry] of Object.entries(declaration.handlers)) {
+    const {module, scope} = handlerEntry(entry)
+    const modulePath = modulePathOf(plugin, `${command} handler`, module)
     registry.assertUnclaimed(command, plugin.name)
     handlers.push({
       command,
       plugin: plugin.name,
       modulePath,
+      scope,
       handlerClass: loadHandlerClass(plugin, command, modulePath, load),
     })
   }

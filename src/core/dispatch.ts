@@ -1,5 +1,7 @@
 import type {Logger} from 'pino'
 
+import type {AccessGrant} from './access/policy.js'
+import {type Scope, UNDECLARED_SCOPE} from './access/scope.js'
 import {errors} from './errors.js'
 import type {CommandHandler, HandlerContext, RequestHead} from './handler.js'
 import {validateImageName} from './images/names.js'
@@ -22,6 +24,8 @@ export interface DispatchInput {
   readonly handler?: CommandHandler
   /** The request's name check, shared with the head so that it runs once. */
   readonly imageName?: () => string
+  /** Who sent it, as the access check judged it. */
+  readonly requester?: AccessGrant
 }
 
 /** A request head on its way to a handler's `accept`. */
@@ -32,6 +36,7 @@ export interface AcceptInput {
   readonly signal: AbortSignal
   readonly handler: CommandHandler
   readonly imageName: () => string
+  readonly requester?: AccessGrant
 }
 
 /** FILENAME checked once, however often a handler asks; the result (or the refusal) is kept. */
@@ -75,6 +80,11 @@ export class Dispatcher {
     return handler
   }
 
+  /** The scope a COMMAND needs, as its handler declaration names it (admin when unknown). */
+  scopeOf(command: string): Scope {
+    return this.registry.get(command)?.scope ?? UNDECLARED_SCOPE
+  }
+
   /** Hands a request head to its handler's `accept`; null when the handler takes no FILE_DATA. Throws a refusal. */
   async accept(input: AcceptInput): Promise<Upload | null> {
     const {handler, message} = input
@@ -88,7 +98,7 @@ export class Dispatcher {
       sizeHint: input.sizeHint,
       imageName: input.imageName,
     }
-    return handler.accept(head, {peer: input.peer, signal: input.signal})
+    return handler.accept(head, {peer: input.peer, signal: input.signal, requester: input.requester})
   }
 
   async dispatch(input: DispatchInput): Promise<Reply> {
@@ -96,7 +106,7 @@ export class Dispatcher {
     const request = failedRequest(message)
     try {
       const handler = input.handler ?? this.handlerFor(message)
-      const context: HandlerContext = {peer: input.peer, signal: input.signal}
+      const context: HandlerContext = {peer: input.peer, signal: input.signal, requester: input.requester}
       const response = await handler.handle(
         {
           command: message.COMMAND!,

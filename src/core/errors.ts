@@ -36,6 +36,10 @@ export const ErrorCode = {
   TIMEOUT: 'E_TIMEOUT',
   /** The server is shutting down and takes no new requests. */
   SHUTTING_DOWN: 'E_SHUTTING_DOWN',
+  /** No token, or one that is unknown, expired or revoked, where the request needs one. */
+  UNAUTHORIZED: 'E_UNAUTHORIZED',
+  /** A valid token whose scope is too low for the command. */
+  FORBIDDEN: 'E_FORBIDDEN',
   /** Anything else: a bug or an I/O failure on the server. */
   INTERNAL: 'E_INTERNAL',
   /** The SHA-256 a PUT carried differs from the digest of the bytes that arrived: nothing was stored. */
@@ -61,6 +65,9 @@ export const ERROR_CODE_SUMMARY: Readonly<Record<ErrorCodeValue, string>> = {
   E_READ_ONLY: 'the store is read-only: nothing can be stored or deleted',
   E_TIMEOUT: 'the peer was idle or too slow',
   E_SHUTTING_DOWN: 'the server is stopping',
+  E_UNAUTHORIZED:
+    'the request needs a valid token (none was sent before FILE_DATA, or it is unknown, expired or revoked)',
+  E_FORBIDDEN: "the token's scope is too low for the command",
   E_INTERNAL: 'an unexpected server-side failure',
   E_DIGEST_MISMATCH: "the image's SHA-256 differs from the SHA256 the client sent: nothing was stored",
 }
@@ -167,6 +174,14 @@ export const errors = {
     new IssError(
       ErrorCode.DIGEST_MISMATCH,
       `File '${name}' arrived damaged: its SHA-256 is ${actual}, not ${sent} as sent; nothing was stored`,
+    ),
+  /** `why` says what was missing or wrong, without telling whether a token name or id exists. */
+  unauthorized: (why: string) => new IssError(ErrorCode.UNAUTHORIZED, `Unauthorized: ${why}`),
+  forbidden: (token: string, held: string, command: string, needed: string) =>
+    new IssError(
+      ErrorCode.FORBIDDEN,
+      `Forbidden: token '${token}' has scope ${held}, and ${command} needs ${needed}; ` +
+        `ask the server's admin for a token with scope ${needed}`,
     ),
   internal: (cause?: unknown) =>
     new IssError(ErrorCode.INTERNAL, 'Internal server error; the request was not completed', {cause}),

@@ -1,5 +1,6 @@
 import type {Readable} from 'node:stream'
 
+import type {AccessGrant} from './access/policy.js'
 import type {Message} from './protocol/message.js'
 import type {StringList} from './protocol/pickle-encoder.js'
 import type {PickleValue} from './protocol/values.js'
@@ -74,6 +75,11 @@ export interface HandlerContext {
   readonly peer: string
   /** Aborted when the peer goes away or the server stops waiting. */
   readonly signal: AbortSignal
+  /**
+   * Who sent the request, as the access check judged it: the token's name (null: no token) and the
+   * scope it holds. Absent where no access check ran (a handler called directly).
+   */
+  readonly requester?: AccessGrant
 }
 
 /**

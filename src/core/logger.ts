@@ -20,6 +20,8 @@ export interface RequestLogEntry {
   /** ABORTED: the peer went away (or fell too slow) before the whole answer left; `bytes` is what did. */
   status: 'OK' | 'ERROR' | 'ABORTED'
   code: string | null
+  /** More fields for the line (the token's name, never its secret). */
+  fields?: Readonly<Record<string, string | null>>
 }
 
 export interface LoggerOptions {
@@ -56,7 +58,8 @@ export function silentLogger(): Logger {
 
 /** Writes the one line per request. */
 export function logRequest(logger: Logger, entry: RequestLogEntry): void {
-  const line = {...entry, durationMs: Math.round(entry.durationMs * 10) / 10}
+  const {fields, ...known} = entry
+  const line = {...known, ...fields, durationMs: Math.round(entry.durationMs * 10) / 10}
   if (entry.status === 'OK' || entry.code !== 'E_INTERNAL') logger.info(line, 'request')
   else logger.error(line, 'request')
 }

@@ -1,5 +1,6 @@
 import {Command, Flags, type Interfaces} from '@oclif/core'
 
+import {accessClientFlags} from './access/flags.js'
 import {describeFailure, type Failure} from './client-failure.js'
 import {ExitCode, UnsupportedCommandError} from './errors.js'
 import {DEFAULT_MAX_SIZE, DEFAULT_PORT} from './config.js'
@@ -98,6 +99,7 @@ export abstract class ProtocolCommand<T extends typeof Command> extends Command 
         'Byte order of the 4-byte frame length: auto understands iss servers and seed servers of either order; big or little forces one.',
     })(),
     ...profileFlags,
+    ...accessClientFlags,
   }
 
   static override enableJsonFlag = true
@@ -177,7 +179,7 @@ export abstract class ProtocolCommand<T extends typeof Command> extends Command 
           DETAILS: message.DETAILS ?? null,
           FILENAME: message.FILENAME ?? null,
           FILE_DATA: null,
-          extra: {...message.extra, VERSION: BigInt(PROTOCOL_VERSION)},
+          extra: {...message.extra, VERSION: BigInt(PROTOCOL_VERSION), ...tokenKey(this.flags.token)},
         },
         {fileData: options.fileData, observer, sink: options.sink},
       )
@@ -309,6 +311,11 @@ export abstract class ProtocolCommand<T extends typeof Command> extends Command 
       silentAfterRequest: this.silentAfterRequest,
     })
   }
+}
+
+/** The TOKEN key of every request when a token is given; the encoder puts it before FILE_DATA. */
+function tokenKey(token: string | undefined): {TOKEN?: string} {
+  return token === undefined || token === '' ? {} : {TOKEN: token}
 }
 
 /** A response refused for its size by this client: the server is fine, a new connection may go on. */

@@ -1,3 +1,4 @@
+import type {Scope} from './access/scope.js'
 import type {CommandHandlerClass} from './handler.js'
 
 /** A COMMAND as one plugin declares it, with the handler class loaded from the plugin. */
@@ -9,6 +10,8 @@ export interface HandlerDeclaration {
   /** Absolute path of the module the class was loaded from, for start-up output. */
   readonly modulePath: string
   readonly handlerClass: CommandHandlerClass
+  /** The scope a request for this COMMAND needs (declared with it; admin when the plugin names none). */
+  readonly scope: Scope
 }
 
 /** Start-up codes: these never reach a peer, so they live outside the protocol catalogue. */

@@ -1,5 +1,8 @@
 import type {Logger} from 'pino'
 
+import type {AccessGrant, AccessPolicy} from './access/policy.js'
+import type {Scope} from './access/scope.js'
+import {ErrorCode, isIssError} from './errors.js'
 import type {CommandHandler} from './handler.js'
 import {type Dispatcher, nameCheck} from './dispatch.js'
 import {type Message, toMessage} from './protocol/message.js'
@@ -13,9 +16,13 @@ function ignore(): undefined {
   return undefined
 }
 
+/** A request's way in when it cannot be judged on its COMMAND yet (FILE_DATA before COMMAND): it would be spooled. */
+const SPOOL_SCOPE: Scope = 'write'
+
 /**
- * One request's way from its head to its reply: the shared checks and the handler's `accept` decide
- * on the head before any FILE_DATA byte is stored; the bytes then go to the upload it named; the
+ * One request's way from its head to its reply: the shared checks, the access check (TOKEN in the
+ * head against the scope the COMMAND's declaration names) and the handler's `accept` decide on the
+ * head before any FILE_DATA byte is stored; the bytes then go to the upload it named; the
  * whole message goes to the same handler's `handle`. Whatever the handler did not publish is
  * discarded. Knows nothing of sockets: the transport drives it through {@link RequestExchange}.
  */
@@ -25,6 +32,8 @@ export class Exchange implements RequestExchange {
   private uploadError: unknown = null
   private imageName: (() => string) | null = null
   private decided = false
+  private grant: AccessGrant | null = null
+  private grantedFor: Scope | null = null
 
   constructor(
     private readonly dispatcher: Dispatcher,
@@ -32,7 +41,13 @@ export class Exchange implements RequestExchange {
     private readonly peer: string,
     private readonly signal: AbortSignal,
     private readonly logger?: Logger,
+    private readonly access?: AccessPolicy,
   ) {}
+
+  /** The token's name (null: anonymous or not yet judged) for the request's log line; never the secret. */
+  logFields(): Record<string, string | null> {
+    return {token: this.grant?.tokenName ?? null}
+  }
 
   async head(head: PickleDict, sizeHint: number): Promise<HeadDecision> {
     let message: Message
@@ -45,8 +60,12 @@ export class Exchange implements RequestExchange {
     try {
       // FILE_DATA before COMMAND, STATUS or FILENAME (legal in a hand-made pickle): nothing to decide
       // on yet, so the bytes wait in the store's temporary area and the handler decides at the end.
-      if (!head.has('COMMAND') || !head.has('STATUS')) return {sink: await this.spool(sizeHint)}
-      this.handler = this.dispatcher.handlerFor(message)
+      if (!head.has('COMMAND') || !head.has('STATUS')) {
+        await this.authorize(message, SPOOL_SCOPE)
+        return {sink: await this.spool(sizeHint)}
+      }
+
+      this.handler = await this.handlerFor(message)
       if (this.handler.accept === undefined) return {sink: null}
       if (!head.has('FILENAME')) return {sink: await this.spool(sizeHint)}
       this.decided = true
@@ -57,6 +76,7 @@ export class Exchange implements RequestExchange {
         signal: this.signal,
         handler: this.handler,
         imageName: this.nameCheck(message),
+        requester: this.grant ?? undefined,
       })
       return {sink: upload === null ? null : this.hold(upload).sink}
     } catch (error) {
@@ -66,7 +86,8 @@ export class Exchange implements RequestExchange {
 
   async complete(message: Message): Promise<Reply> {
     try {
-      this.handler ??= this.dispatcher.handlerFor(message)
+      this.handler ??= await this.handlerFor(message)
+      await this.authorize(message, this.dispatcher.scopeOf(message.COMMAND!))
       const held = message.FILE_DATA
       // A FILE_DATA held in the message (small, or not streamable) is decided on like a streamed one.
       if (Buffer.isBuffer(held) && !this.decided && this.upload === null) {
@@ -78,6 +99,7 @@ export class Exchange implements RequestExchange {
           signal: this.signal,
           handler: this.handler,
           imageName: this.nameCheck(message),
+          requester: this.grant ?? undefined,
         })
         if (upload !== null) await write(this.hold(upload), held)
       }
@@ -93,6 +115,7 @@ export class Exchange implements RequestExchange {
       signal: this.signal,
       handler: this.handler,
       imageName: this.nameCheck(message),
+      requester: this.grant ?? undefined,
     })
   }
 
@@ -101,6 +124,35 @@ export class Exchange implements RequestExchange {
     this.upload = null
     // Abort after commit is a no-op: only what the handler did not publish is thrown away.
     if (upload !== null) await upload.abort().catch(ignore)
+  }
+
+  /**
+   * The request's handler, after the shared checks and the access check for its COMMAND's scope. An
+   * unknown COMMAND is answered only to a requester who may read, since the answer lists what is served.
+   */
+  private async handlerFor(message: Message): Promise<CommandHandler> {
+    let handler: CommandHandler
+    try {
+      handler = this.dispatcher.handlerFor(message)
+    } catch (error) {
+      if (isIssError(error) && error.code === ErrorCode.UNKNOWN_COMMAND) await this.authorize(message, 'read')
+      throw error
+    }
+
+    await this.authorize(message, this.dispatcher.scopeOf(message.COMMAND!))
+    return handler
+  }
+
+  /** Judges the request's TOKEN (only one sent before FILE_DATA counts) against `needed`; throws the refusal. */
+  private async authorize(message: Message, needed: Scope): Promise<void> {
+    if (this.access === undefined || this.grantedFor === needed) return
+    // Identified first, so that the log names the token even when its scope is too low.
+    this.grant ??= await this.access.identify(message.TOKEN ?? null, this.peer)
+    this.access.check(this.grant, needed, {
+      command: message.COMMAND ?? undefined,
+      tokenAfterData: message.tokenAfterData,
+    })
+    this.grantedFor = needed
   }
 
   private nameCheck(message: Message): () => string {

@@ -1,6 +1,8 @@
 import type {AddressInfo} from 'node:net'
 import type {Logger} from 'pino'
 
+import {AccessPolicy} from './access/policy.js'
+import {isLoopbackHost} from './access/loopback.js'
 import {
   DEFAULT_DEADLINE_SLACK_MS,
   DEFAULT_HEADER_TIMEOUT_MS,
@@ -38,6 +40,8 @@ export interface IssServerOptions {
   readonly lingerMs?: number
   /** Where the server's sockets come from (plain TCP by default). */
   readonly socketFactory?: ServerSocketFactory
+  /** Tokens and the anonymous grant; default: no tokens, anonymous admin on loopback and nothing elsewhere. */
+  readonly access?: AccessPolicy
 }
 
 /** An assembled server: store open, handlers registered, not yet listening. */
@@ -49,6 +53,8 @@ export interface IssServer {
   /** One line per plugin refused at start (SDK range that excludes this host). */
   readonly refused: readonly string[]
   readonly transport: TransportServer
+  /** The access check every front door calls (also registered as `Tokens.Access`). */
+  readonly access: AccessPolicy
   /** Listens on config.host and config.port. */
   listen(): Promise<AddressInfo>
   /** Graceful stop: no new connections, in-flight requests finish within the grace period, then the store closes. */
@@ -62,6 +68,7 @@ export interface IssServer {
 export async function createIssServer(options: IssServerOptions): Promise<IssServer> {
   const {config} = options
   const logger = options.logger ?? silentLogger()
+  const access = options.access ?? new AccessPolicy({loopback: isLoopbackHost(config.host)})
   const discovered = discoverHandlers(options.plugins, options.load)
   const {registry, refused} = discovered
   const {store, events} = await createServerStore({
@@ -73,7 +80,7 @@ export async function createIssServer(options: IssServerOptions): Promise<IssSer
   })
   await store.open()
   try {
-    const container = createServerContainer({store, logger, config, registry})
+    const container = createServerContainer({store, logger, config, registry, access})
     const dispatcher = new Dispatcher(registry, (command) => resolveHandler(container, command), logger)
     const transport = buildServer({
       maxConnections: config.maxConnections,
@@ -93,7 +100,7 @@ export async function createIssServer(options: IssServerOptions): Promise<IssSer
         decodeLimits: REQUEST_PICKLE_LIMITS,
       },
       hooks: {
-        open: (peer, signal) => new Exchange(dispatcher, store, peer, signal, logger),
+        open: (peer, signal) => new Exchange(dispatcher, store, peer, signal, logger, access),
         errorReply: (error, request) => errorReply(error, request, logger),
         onRequestDone(entry) {
           logRequest(logger, entry)
@@ -107,6 +114,7 @@ export async function createIssServer(options: IssServerOptions): Promise<IssSer
       events,
       refused,
       transport,
+      access,
       async listen() {
         const address = await transport.listen(config.port, config.host)
         events.emit('server.started', {host: address.address, port: address.port, store: store.describe()})

@@ -11,4 +11,6 @@ export const Tokens = {
   Config: Symbol.for('iss.Config'),
   /** The {@link HandlerRegistry} of this server. */
   Registry: Symbol.for('iss.Registry'),
+  /** The {@link AccessPolicy} of this server: `judge(token, scope, peer)` for every front door. */
+  Access: Symbol.for('iss.Access'),
 } as const

@@ -93,7 +93,7 @@ describe('iss serve, the command', function () {
   })
 
   it('warns when bound to an address other than loopback', async () => {
-    const started = serve(['--port', '0', '--host', '0.0.0.0', '--storage', join(dir, 's')])
+    const started = serve(['--port', '0', '--host', '0.0.0.0', '--anonymous', 'admin', '--storage', join(dir, 's')])
     children.push(started.child)
     const deadline = Date.now() + 20_000
     // The warning goes to stderr after the start-up lines on stdout: the two pipes arrive in either order.

@@ -29,6 +29,13 @@ export interface Message {
   CODE: string | null
   /** Extension: the commands a server serves, sent with E_UNKNOWN_COMMAND. */
   COMMANDS: string[] | null
+  /**
+   * Extension: the request's TOKEN (str), when it comes before FILE_DATA (in the request head, where
+   * access is judged); null when absent or sent after FILE_DATA. Also kept in `extra`.
+   */
+  TOKEN?: string | null
+  /** True when a TOKEN key follows FILE_DATA: it does not count, and a refusal names the key-order rule. */
+  tokenAfterData?: boolean
   /** Every other key, untouched. */
   extra: Map<string, PickleValue>
 }
@@ -98,7 +105,13 @@ export function toMessage(dict: PickleDict): Message {
     if (![...SEED_KEYS, 'VERSION', 'CODE', 'COMMANDS'].includes(key as string)) extra.set(key as string, value)
   }
 
+  const token = optionalString(dict, 'TOKEN')
+  const keys = [...dict.keys()]
+  const tokenAfterData = token !== null && dict.has(FILE_DATA) && keys.indexOf('TOKEN') > keys.indexOf(FILE_DATA)
+
   return {
+    TOKEN: tokenAfterData ? null : token,
+    tokenAfterData,
     COMMAND: optionalString(dict, 'COMMAND'),
     STATUS: status,
     DETAILS,

@@ -21,6 +21,8 @@ export interface RequestExchange {
   complete(message: Message): Promise<Reply>
   /** The request is over (answered, refused or cut off): release whatever it holds. Safe to call twice. */
   dispose(): Promise<void>
+  /** Extra fields for the request's log line (who sent it); the transport copies them without reading them. */
+  logFields?(): Readonly<Record<string, string | null>>
 }
 
 /** One answered request, for the log. */
@@ -33,6 +35,8 @@ export interface CompletedRequest {
   readonly durationMs: number
   readonly status: 'OK' | 'ERROR' | 'ABORTED'
   readonly code: string | null
+  /** The exchange's {@link RequestExchange.logFields}, when it had any. */
+  readonly fields?: Readonly<Record<string, string | null>>
 }
 
 /** What the server gives each connection. */

@@ -48,5 +48,6 @@ export function entryOf(
     durationMs: performance.now() - request.start,
     status: outcome.status,
     code: outcome.code,
+    fields: request.exchange?.logFields?.(),
   }
 }
