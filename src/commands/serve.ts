@@ -24,6 +24,7 @@ import {createLogger, LOG_LEVELS} from '../core/logger.js'
 import {StartupError} from '../core/registry.js'
 import type * as serverApp from '../core/server-app.js'
 import type {IssServer} from '../core/server-app.js'
+import {setUpServeTls, tlsServeFlags} from '../core/tls/serve-flags.js'
 
 /** Exit codes (DESIGN.md): 2 for a bad flag or a bad plugin set, 3 when the server cannot take its port or store. */
 const EXIT_LOCAL = 2
@@ -55,6 +56,7 @@ export default class Serve extends Command {
   ]
 
   static override flags = {
+    ...tlsServeFlags,
     host: Flags.string({
       description:
         'Address to listen on. Anything but loopback needs tokens (iss token create) or an explicit --anonymous.',
@@ -162,10 +164,20 @@ export default class Serve extends Command {
       host: config.host,
       logger,
     }).catch((error: unknown) => this.error((error as Error).message, {exit: EXIT_LOCAL}))
+    const tlsContext = {dataDir: this.config.dataDir, host: config.host, maxSize: config.maxSize, logger}
+    const tls = await setUpServeTls(flags, tlsContext).catch((error: unknown) =>
+      this.error((error as Error).message, {exit: EXIT_LOCAL}),
+    )
 
     let server: IssServer
     try {
-      server = await createIssServer({config, plugins, logger, access: access.policy})
+      server = await createIssServer({
+        config,
+        plugins,
+        logger,
+        access: access.policy,
+        socketFactory: tls?.socketFactory,
+      })
     } catch (error) {
       await access.close()
       if (error instanceof StartupError) this.error(error.message, {exit: EXIT_LOCAL})
@@ -195,6 +207,7 @@ export default class Serve extends Command {
     this.log(`iss serve listening on ${shown}`)
     this.log(`store: ${server.store.describe()}`)
     this.log(access.describe())
+    for (const line of tls?.lines ?? []) this.log(line)
     for (const declaration of server.registry.declarations()) {
       this.log(`serves ${declaration.command} (plugin ${declaration.plugin})`)
       // The readable line above says it already; the module path is for debugging.
@@ -220,6 +233,7 @@ export default class Serve extends Command {
         process.off('SIGINT', stop)
         process.off('SIGTERM', stop)
         logger.info({signal}, 'shutting down')
+        tls?.close()
         // A store that cannot be cleaned up (a disk gone read-only) is one log line, not a stack trace.
         void server
           .close()

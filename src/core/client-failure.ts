@@ -1,5 +1,5 @@
 import {humanSize} from './byte-size.js'
-import {ExitCode, isIssError} from './errors.js'
+import {ExitCode, isIssError, isTlsTrustError} from './errors.js'
 import {printable} from './printable.js'
 import {isConnectionError} from './transport/client-connection.js'
 
@@ -58,6 +58,14 @@ export function describeFailure(error: unknown, context: FailureContext): Failur
       code: error.code,
       exitCode: ExitCode.CONNECTION,
       message: printable(`${message} (${connectionHint(error.kind, error.hint, causeText, context)})`, 2000),
+      source: 'connection',
+    }
+  }
+  if (isTlsTrustError(error)) {
+    return {
+      code: error.code,
+      exitCode: ExitCode.CONNECTION,
+      message: printable(error.message, 2000),
       source: 'connection',
     }
   }

@@ -40,6 +40,8 @@ export const ErrorCode = {
   UNAUTHORIZED: 'E_UNAUTHORIZED',
   /** A valid token whose scope is too low for the command. */
   FORBIDDEN: 'E_FORBIDDEN',
+  /** A clear-text request reached a port that speaks the protocol inside TLS. */
+  TLS_REQUIRED: 'E_TLS_REQUIRED',
   /** Anything else: a bug or an I/O failure on the server. */
   INTERNAL: 'E_INTERNAL',
   /** The SHA-256 a PUT carried differs from the digest of the bytes that arrived: nothing was stored. */
@@ -68,6 +70,7 @@ export const ERROR_CODE_SUMMARY: Readonly<Record<ErrorCodeValue, string>> = {
   E_UNAUTHORIZED:
     'the request needs a valid token (none was sent before FILE_DATA, or it is unknown, expired or revoked)',
   E_FORBIDDEN: "the token's scope is too low for the command",
+  E_TLS_REQUIRED: 'the port speaks TLS and the request came in clear text',
   E_INTERNAL: 'an unexpected server-side failure',
   E_DIGEST_MISMATCH: "the image's SHA-256 differs from the SHA256 the client sent: nothing was stored",
 }
@@ -183,6 +186,11 @@ export const errors = {
       `Forbidden: token '${token}' has scope ${held}, and ${command} needs ${needed}; ` +
         `ask the server's admin for a token with scope ${needed}`,
     ),
+  tlsRequired: () =>
+    new IssError(
+      ErrorCode.TLS_REQUIRED,
+      'This port speaks the iss image protocol inside TLS: connect with TLS (iss --tls; in Python, wrap the socket with an ssl context)',
+    ),
   internal: (cause?: unknown) =>
     new IssError(ErrorCode.INTERNAL, 'Internal server error; the request was not completed', {cause}),
 }
@@ -255,4 +263,43 @@ export class FileChangedError extends Error {
     super(`${why} while it was being sent; nothing was stored. Send it again once it is complete`)
     this.name = 'FileChangedError'
   }
+}
+
+/** Why a TLS connection was refused before any byte of a request left (client side; never on the wire). */
+export type TlsRefusal =
+  /** The certificate is not trusted (by the system, by --ca) and not remembered: nothing to go on. */
+  | 'E_TLS_UNTRUSTED'
+  /** The certificate differs from the one remembered in known_servers for this host:port: possible interception. */
+  | 'E_TLS_CHANGED'
+  /** The certificate's fingerprint is not the one given with --fingerprint. */
+  | 'E_TLS_FINGERPRINT'
+  /** No TLS session could be set up (a server without TLS, a TLS version or cipher mismatch). */
+  | 'E_TLS_HANDSHAKE'
+
+/**
+ * A client refused to talk to a server over TLS: one line for the user (exit 3, a connection failure),
+ * with the certificate's SHA-256 fingerprint when there was one.
+ */
+export class TlsTrustError extends Error {
+  readonly exitCode = ExitCode.CONNECTION
+  constructor(
+    readonly code: TlsRefusal,
+    message: string,
+    /** The server certificate's SHA-256 fingerprint (colon-separated hex), when the handshake got that far. */
+    readonly fingerprint: string | null = null,
+    options: {cause?: unknown} = {},
+  ) {
+    super(message, options)
+    this.name = 'TlsTrustError'
+  }
+}
+
+/** True for a TlsTrustError from any copy of this module. */
+export function isTlsTrustError(error: unknown): error is TlsTrustError {
+  const code = (error as {code?: unknown} | null)?.code
+  return (
+    error instanceof Error &&
+    typeof code === 'string' &&
+    /^E_TLS_(?:UNTRUSTED|CHANGED|FINGERPRINT|HANDSHAKE)$/u.test(code)
+  )
 }

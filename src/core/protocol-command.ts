@@ -11,13 +11,14 @@ import {type Message, PROTOCOL_VERSION} from './protocol/message.js'
 import type {PickleValue} from './protocol/values.js'
 import {transferProgress} from './transfer-progress.js'
 import {
-  ClientConnection,
+  type ClientConnection,
   type FileDataSink,
   formatAddress,
   isConnectionError,
   type OutgoingFileData,
 } from './transport/client-connection.js'
 import {safeJsonStringify} from './safe-json.js'
+import {connectClient, tlsClientFlags} from './tls/client-flags.js'
 
 export {ExitCode, UnsupportedCommandError, UsageError} from './errors.js'
 
@@ -100,6 +101,7 @@ export abstract class ProtocolCommand<T extends typeof Command> extends Command 
     })(),
     ...profileFlags,
     ...accessClientFlags,
+    ...tlsClientFlags,
   }
 
   static override enableJsonFlag = true
@@ -132,7 +134,7 @@ export abstract class ProtocolCommand<T extends typeof Command> extends Command 
     const previous = this.connection?.failureReason
     if (isConnectionError(previous) && previous.kind === 'protocol' && !isSizeRefusal(previous)) throw previous
     this.connection?.close()
-    this.connection = await ClientConnection.connect({
+    this.connection = await connectClient(this.flags, this.config.configDir, {
       byteOrder: this.flags['frame-endian'],
       host: this.flags.host,
       maxSize: this.maxSize,

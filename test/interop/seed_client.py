@@ -7,7 +7,10 @@ pickle.dumps of a dict with COMMAND, STATUS, DETAILS, FILENAME and FILE_DATA. An
 pickle.loads, as the seed does, so it is for tests against a trusted server only.
 
 Usage: seed_client.py --port N [--host H] [--protocol 0..5] [--endian native|big|little]
-                      [--per-request] [--version] < script.json
+                      [--per-request] [--version] [--tls-ca FILE [--tls-server-name NAME]] < script.json
+
+With --tls-ca, each socket is wrapped as docs/protocol.md shows: ssl.create_default_context(cafile=FILE),
+checking the certificate and the server name (--host, unless --tls-server-name says otherwise).
 
 The script is a JSON list of operations, or {"sessions": [{"protocol": 0, "endian": "big", "per_request": true,
 "version": false, "ops": [...]}, ...]} to run several sessions in one process (each line then carries
@@ -25,6 +28,7 @@ import hashlib
 import json
 import pickle
 import socket
+import ssl
 import struct
 import sys
 
@@ -113,7 +117,11 @@ def main():
     parser.add_argument('--per-request', action='store_true', help='one connection per request, as the seed does')
     parser.add_argument('--version', action='store_true', help='add VERSION = 1 as iss clients do')
     parser.add_argument('--timeout', type=float, default=30.0)
+    parser.add_argument('--tls-ca', help='speak TLS, trusting the certificate authority (or self-signed certificate) in this PEM file')
+    parser.add_argument('--tls-server-name', help='name the certificate must carry (default: --host)')
     args = parser.parse_args()
+    global CONNECT
+    CONNECT = plain_connection if args.tls_ca is None else tls_connection(args.tls_ca, args.tls_server_name or args.host)
     script = json.load(sys.stdin)
     if isinstance(script, dict):
         for index, session in enumerate(script['sessions']):
@@ -142,11 +150,27 @@ def main():
         )
 
 
+def plain_connection(host, port, timeout):
+    return socket.create_connection((host, port), timeout=timeout)
+
+
+def tls_connection(cafile, server_name):
+    context = ssl.create_default_context(cafile=cafile)
+
+    def connect(host, port, timeout):
+        return context.wrap_socket(socket.create_connection((host, port), timeout=timeout), server_hostname=server_name)
+
+    return connect
+
+
+CONNECT = plain_connection
+
+
 def run_session(host, port, ops, protocol, fmt, per_request, version, timeout, tag):
     sock = None
     for op in ops:
         if sock is None:
-            sock = socket.create_connection((host, port), timeout=timeout)
+            sock = CONNECT(host, port, timeout)
         try:
             send_message(sock, fmt, build(op, version), protocol)
             line = describe(recv_message(sock, fmt))

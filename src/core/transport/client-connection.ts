@@ -186,7 +186,8 @@ export class ClientConnection {
   static async connect(options: ClientConnectionOptions): Promise<ClientConnection> {
     const address = formatAddress(options.host, options.port)
     return new Promise((resolve, reject) => {
-      const socket = (options.socketFactory ?? tcpClientFactory).connect({host: options.host, port: options.port})
+      const factory = options.socketFactory ?? tcpClientFactory
+      const socket = factory.connect({host: options.host, port: options.port})
       const timer = setTimeout(() => {
         socket.destroy()
         reject(
@@ -199,9 +200,9 @@ export class ClientConnection {
       }, options.timeoutMs)
       socket.once('error', (error) => {
         clearTimeout(timer)
-        reject(socketError(error, address, 'cannot connect to '))
+        reject(factory.describeError?.(error, address) ?? socketError(error, address, 'cannot connect to '))
       })
-      socket.once('connect', () => {
+      socket.once(factory.readyEvent ?? 'connect', () => {
         clearTimeout(timer)
         socket.removeAllListeners('error')
         resolve(new ClientConnection(socket, options))
