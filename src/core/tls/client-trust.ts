@@ -8,7 +8,7 @@ import {ClientConnection, type ClientConnectionOptions, formatAddress} from '../
 import {tlsClientFactory} from '../transport/socket-factory.js'
 import type {ClientTlsSettings} from './client-flags.js'
 import {fingerprintOf, normalizeFingerprint} from './fingerprint.js'
-import {KnownServers} from './known-servers.js'
+import {KnownServers} from './remembered-certificates.js'
 
 /** Whether a person can be asked: a terminal on both stdin (the answer) and stderr (the question). */
 export function canAsk(): boolean {
@@ -90,7 +90,7 @@ async function judge(socket: TLSSocket, {address, pinned, caFile, known}: Judgem
     )
   }
   if (socket.authorized) return
-  const why = String(socket.authorizationError ?? 'not trusted')
+  const why = untrustedBecause(String(socket.authorizationError))
   if (caFile !== undefined) {
     throw new TlsTrustError(
       'E_TLS_UNTRUSTED',
@@ -117,6 +117,20 @@ async function judge(socket: TLSSocket, {address, pinned, caFile, known}: Judgem
     fingerprint,
     {cause: new Error(why)},
   )
+}
+
+/** Node's (OpenSSL's) verdict on a certificate in words; the code itself for the rare ones. */
+function untrustedBecause(code: string): string {
+  const words: Record<string, string> = {
+    DEPTH_ZERO_SELF_SIGNED_CERT: 'it is self-signed',
+    SELF_SIGNED_CERT_IN_CHAIN: 'it was issued by a CA this system does not trust',
+    UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'it was issued by a CA this system does not trust',
+    UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'it was issued by a CA this system does not trust',
+    ERR_TLS_CERT_ALTNAME_INVALID: 'it was not issued for this host name',
+    CERT_HAS_EXPIRED: 'it has expired',
+    CERT_NOT_YET_VALID: 'it is not valid yet',
+  }
+  return words[code] ?? code
 }
 
 /** The one line for a TLS failure before the server was judged; undefined for plain socket errors. */

@@ -66,7 +66,7 @@ export async function makeSelfSigned(names: readonly string[]): Promise<{cert: s
   const x509 = require('@peculiar/x509') as typeof X509
   x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0])
   const algorithm = {name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256'}
-  const keys = (await webcrypto.subtle.generateKey(algorithm, true, ['sign', 'verify']))
+  const keys = await webcrypto.subtle.generateKey(algorithm, true, ['sign', 'verify'])
   // The library is typed with the DOM's CryptoKey (not in this project's lib); Node's WebCrypto keys are those objects.
   const now = Date.now()
   const cn = names[0].replaceAll(/[,+="\\<>;#]/gu, '_')
