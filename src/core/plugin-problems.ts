@@ -11,6 +11,19 @@ interface PluginWarning extends Error {
 }
 
 const reported = new Set<string>()
+/** Command ids that a broken plugin failed to load, with the plugin's name. */
+const brokenCommands = new Map<string, string>()
+
+/**
+ * The plugin whose command `id` (oclif's colon form) failed to load, if one did: its line is already out,
+ * so "not a command" would be untrue. Waits a turn first, as Node hands warnings out on a later tick.
+ */
+export async function brokenCommandPlugin(id: string): Promise<string | undefined> {
+  await new Promise((resolve) => {
+    setImmediate(resolve)
+  })
+  return brokenCommands.get(id)
+}
 
 /** The field `key: value` of oclif's warning detail. */
 function field(detail: string, key: string): string | undefined {
@@ -44,6 +57,8 @@ export function reportPluginProblems(bin = 'iss'): void {
       return
     }
     const plugin = field(warning.detail ?? '', 'plugin')!
+    const command = /\((.+)\)/u.exec(field(warning.detail ?? '', 'task') ?? '')?.[1]
+    if (command !== undefined) brokenCommands.set(command, plugin)
     if (reported.has(plugin)) return
     reported.add(plugin)
     process.stderr.write(line + '\n')

@@ -116,6 +116,10 @@ describe('plugin installation and broken plugins (issue 11 items 3-6)', function
     )
     expect(stderr[1]).to.equal('missing.png: no such file')
     expect(result.stderr).to.not.match(/typescript|Require stack|\n\s+at /i)
+    // Its own command: the same one line, not a stack, and not "is not an iss command".
+    const own = await runCli(['oops'], {env, cwd: dir})
+    expect(own.code).to.equal(2)
+    expect(lines(own.stderr)).to.deep.equal([stderr[0]])
   })
 
   it('item 5: a plugin command named like a built-in is announced once, naming both; the built-in runs', async () => {
