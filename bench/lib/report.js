@@ -239,6 +239,8 @@ function tables(sections) {
   if (sections.small?.rows) out.push(smallTable(sections.small))
   if (sections.list?.rows) out.push(listTable(sections.list))
   if (sections.cli?.rows) out.push(cliTable(sections.cli))
+  // A section may bring its own table (title, headers, rows of strings).
+  for (const section of Object.values(sections)) if (section?.table) out.push(section.table)
   for (const [name, section] of Object.entries(sections)) {
     if (!section?.skipped && !section?.failed) continue
     const why = section.skipped ? `skipped: ${section.skipped}` : `FAILED: ${firstLines(section.failed)}`

@@ -2,6 +2,11 @@ import {Args, Flags} from '@oclif/core'
 import {lstat, stat} from 'node:fs/promises'
 import path from 'node:path'
 
+import {downloadBatchFlags} from '../core/batch/batch-flags.js'
+import {startBatch} from '../core/batch/batch-run.js'
+import type {BatchSummary} from '../core/batch/batch-report.js'
+import {expandGetNames, isGetBatch} from '../core/batch/get-names.js'
+import {listAllNames, ListRefusedError} from '../core/batch/remote-names.js'
 import {formatByteSize} from '../core/byte-size.js'
 import {sizeFlag} from '../core/size-flag.js'
 import {DEFAULT_MAX_SIZE} from '../core/config.js'
@@ -45,7 +50,9 @@ export default class Get extends ProtocolCommand<typeof Get> {
   ]
 
   static override args = {
-    name: Args.string({description: 'Names of stored images (compared case-insensitively).', required: true}),
+    name: Args.string({
+      description: "Names of stored images, or patterns ('*.png', 'cat-?.jpg', quoted), compared case-insensitively.",
+    }),
   }
 
   static override flags = {
@@ -59,13 +66,43 @@ export default class Get extends ProtocolCommand<typeof Get> {
       defaultHelp: async () => formatByteSize(DEFAULT_MAX_SIZE),
       summary: 'Largest image accepted (bytes, or 256MiB, 1GiB...); a larger answer is refused as it is announced.',
     }),
+    ...downloadBatchFlags,
   }
 
   static override strict = false
 
-  async run(): Promise<{results: GetResult[]}> {
-    const {directory, file} = await this.resolveOutput()
-    const results = await Promise.all(this.argList.map(async (name) => this.checkName(name, file, directory)))
+  async run(): Promise<{results: GetResult[]; summary?: BatchSummary}> {
+    if (this.argList.length === 0 && !this.flags.all)
+      throw new UsageError("name the images to get, a quoted pattern ('*.png'), or --all")
+    const batchMode = isGetBatch(this.argList, this.flags.all)
+    const {directory, file} = await this.resolveOutput(batchMode)
+    // Patterns and --all become the stored names they match (src/core/batch/get-names.ts), from LIST.
+    let expanded
+    try {
+      expanded = await expandGetNames(this.argList, this.flags.all, async () => this.listNames())
+    } catch (error) {
+      if (!(error instanceof ListRefusedError)) throw error
+      // The server refused LIST (a scope too low, say): nothing to get, exit 1, as for a refused item.
+      const result = {
+        name: '*',
+        path: null,
+        status: 'skipped',
+        source: null,
+        bytes: 0,
+        code: null,
+        message: null,
+      } as const
+      const failed: GetResult = {...result}
+      this.itemFailed(failed, 'LIST', {
+        source: 'server',
+        code: error.code,
+        message: error.message,
+        exitCode: ExitCode.SERVER_ERROR,
+      })
+      return {results: [failed]}
+    }
+    const {names, unmatched} = expanded
+    const results = await Promise.all(names.map(async (name) => this.checkName(name, file, directory)))
     this.partialResult = {results}
     const seen = new Set<string>()
     for (const result of results) {
@@ -76,18 +113,49 @@ export default class Get extends ProtocolCommand<typeof Get> {
     for (const result of results) {
       if (result.status === 'error') this.itemFailed(result, result.name, localFailure(result.code, result.message!))
     }
+    for (const pattern of unmatched) {
+      const result: GetResult = {
+        name: pattern,
+        path: null,
+        status: 'skipped',
+        source: null,
+        bytes: 0,
+        code: null,
+        message: null,
+      }
+      results.push(result)
+      this.itemFailed(result, pattern, {
+        source: 'server',
+        code: 'E_NOT_FOUND',
+        message: 'no stored image matches this pattern',
+        exitCode: ExitCode.SERVER_ERROR,
+      })
+    }
 
+    const batch = startBatch({
+      active: batchMode || this.flags.parallel !== undefined,
+      parallel: this.flags.parallel,
+      json: this.jsonEnabled(),
+      results,
+      label: (result) => result.name,
+      verb: 'received',
+    })
     if (results.some((result) => result.status === 'skipped')) {
       await sweepStaleParts(directory)
       const uninstall = removePartsOnSignal()
       try {
-        await this.performEach(results, async (result) => this.download(result))
+        await this.performEach(results, async (result) => this.download(result), batch?.lanes)
       } finally {
         uninstall()
       }
     }
 
-    return {results}
+    return batch?.finish() ?? {results}
+  }
+
+  /** Every stored name, for patterns and --all. */
+  private async listNames(): Promise<string[]> {
+    return listAllNames(async (extra) => this.request({COMMAND: 'LIST', extra}), this.address)
   }
 
   private async download(result: GetResult): Promise<void> {
@@ -148,7 +216,7 @@ export default class Get extends ProtocolCommand<typeof Get> {
   }
 
   /** The folder the downloads go into, and the file name when -o names one. */
-  private async resolveOutput(): Promise<{directory: string; file?: string}> {
+  private async resolveOutput(batch: boolean): Promise<{directory: string; file?: string}> {
     const output = this.flags.output
     if (output === undefined) return {directory: process.cwd()}
     const stats = await stat(output).catch(() => undefined)
@@ -156,7 +224,7 @@ export default class Get extends ProtocolCommand<typeof Get> {
     // A folder -o names is never created: a typo would otherwise scatter images into a new folder.
     const what = stats === undefined ? 'no such folder' : 'not a folder'
     if (output.endsWith('/') || output.endsWith(path.sep)) throw new UsageError(`${output}: ${what}`)
-    if (this.argList.length > 1) {
+    if (this.argList.length > 1 || batch) {
       throw new UsageError(`${output}: ${what} (with several names, -o names an existing folder)`)
     }
     const directory = path.dirname(path.resolve(output))

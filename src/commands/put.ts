@@ -2,6 +2,12 @@ import {Args, Flags} from '@oclif/core'
 import {open} from 'node:fs/promises'
 import path from 'node:path'
 
+import type {BatchSummary} from '../core/batch/batch-report.js'
+import {putBatchFlags} from '../core/batch/batch-flags.js'
+import {startBatch} from '../core/batch/batch-run.js'
+import {mapBounded} from '../core/batch/bounded-map.js'
+import {planPut} from '../core/batch/folder-walk.js'
+import {markNameCollisions} from '../core/batch/name-collisions.js'
 import {localReason, serverRefusalText} from '../core/client-failure.js'
 import {isIssError} from '../core/errors.js'
 import {familyOf, validateImageName} from '../core/images/names.js'
@@ -53,7 +59,10 @@ export default class Put extends ProtocolCommand<typeof Put> {
   ]
 
   static override args = {
-    file: Args.string({description: 'Image files to upload (.jpg, .jpeg, .png).', required: true}),
+    file: Args.string({
+      description: 'Image files (.jpg, .jpeg, .png) or folders of them to upload.',
+      required: true,
+    }),
   }
 
   static override flags = {
@@ -61,17 +70,21 @@ export default class Put extends ProtocolCommand<typeof Put> {
       char: 'n',
       summary: 'Store the file under this name instead of its own (one FILE only).',
     }),
+    ...putBatchFlags,
   }
 
   static override strict = false
 
-  async run(): Promise<{results: PutResult[]}> {
+  async run(): Promise<{results: PutResult[]; summary?: BatchSummary}> {
     const rename = this.flags.name
-    if (rename !== undefined && this.argList.length > 1) {
-      throw new UsageError(`--name ${rename}: gives one file a name; ${this.argList.length} files were given`)
+    // Folders become the image files they hold (src/core/batch/folder-walk.ts); other arguments stay as given.
+    const plan = await planPut(this.argList, this.flags.recursive)
+    if (rename !== undefined && (this.argList.length > 1 || plan.hadFolder)) {
+      throw new UsageError(`--name ${rename}: gives one file a name; ${plan.files.length} files were given`)
     }
-    const checked = await Promise.all(this.argList.map(async (file) => checkLocalFile(file, rename)))
+    const checked = await mapBounded(plan.files, 16, async (file) => checkLocalFile(file, rename))
     const results = checked.map((item) => item.result)
+    markNameCollisions(results)
     this.partialResult = {results}
     for (const {result} of checked) {
       if (result.status !== 'error') continue
@@ -84,8 +97,20 @@ export default class Put extends ProtocolCommand<typeof Put> {
     }
 
     const snapshots = new Map(checked.map(({result, snapshot}) => [result, snapshot]))
-    await this.performEach(results, async (result) => this.upload(result, snapshots.get(result)!))
-    return {results}
+    const batch = startBatch({
+      active: plan.hadFolder || this.flags.parallel !== undefined,
+      parallel: this.flags.parallel,
+      json: this.jsonEnabled(),
+      results,
+      notSent: plan.skipped.map(({file, reason}) => notSent(file, reason)),
+      label: (result) => result.name ?? result.file,
+      verb: 'sent',
+      totalBytes: results.reduce((sum, result) => sum + (result.status === 'skipped' ? result.bytes : 0), 0),
+    })
+    if (plan.subfolders > 0 && !this.jsonEnabled())
+      process.stderr.write(`iss: ${plan.subfolders} subfolder(s) not sent (add --recursive to send them)\n`)
+    await this.performEach(results, async (result) => this.upload(result, snapshots.get(result)!), batch?.lanes)
+    return batch?.finish() ?? {results}
   }
 
   private async upload(result: PutResult, snapshot: FileSnapshot): Promise<void> {
@@ -123,6 +148,11 @@ export default class Put extends ProtocolCommand<typeof Put> {
   }
 }
 
+/** A folder's entry that is not sent (not an image, hidden): `skipped`, with why. */
+function notSent(file: string, reason: string): PutResult {
+  return {file, name: null, status: 'skipped', source: null, bytes: 0, code: null, message: reason}
+}
+
 function detailsText(details: string | string[] | null): string {
   if (details === null) return 'the server refused the file'
   return typeof details === 'string' ? details : details.join(', ')
@@ -156,6 +186,8 @@ async function checkLocalFile(file: string, rename: string | undefined): Promise
   }
   try {
     const stats = await handle.stat()
+    if (stats.isDirectory())
+      return fail('E_LOCAL_NOT_FILE', 'a folder with no .jpg, .jpeg or .png file in it (subfolders need --recursive)')
     if (!stats.isFile()) return fail('E_LOCAL_NOT_FILE', 'not a regular file')
     if (stats.size === 0) return fail('E_EMPTY', 'empty file')
 

@@ -5,6 +5,8 @@ import {describeFailure, type Failure} from './client-failure.js'
 import {ExitCode, UnsupportedCommandError} from './errors.js'
 import {DEFAULT_MAX_SIZE, DEFAULT_PORT} from './config.js'
 import {unknownFlagMessage} from './did-you-mean.js'
+import {currentLane, type LaneObserver, performInLanes} from './batch/lanes.js'
+import {clearProgressLine} from './batch/progress-line.js'
 import {printable} from './printable.js'
 import {parseWithProfile, type ProfileFlag, profileFlags} from './profiles.js'
 import {type Message, PROTOCOL_VERSION} from './protocol/message.js'
@@ -117,7 +119,8 @@ export abstract class ProtocolCommand<T extends typeof Command> extends Command 
   protected defaultMaxSize = DEFAULT_MAX_SIZE
   /** Shown under `partial` in the --json error object when a command fails midway. */
   protected partialResult: unknown
-  private connection: ClientConnection | undefined
+  /** The connection of requests made outside a parallel batch's lanes (each lane has its own). */
+  private readonly home: {connection?: ClientConnection} = {}
   private worstExitCode = 0
   /** True while a request has been sent whole and no byte of its answer has been seen. */
   private silentAfterRequest = false
@@ -129,19 +132,20 @@ export abstract class ProtocolCommand<T extends typeof Command> extends Command 
 
   /** The open connection, or a new one when there is none or the last one can no longer be used. */
   protected async connect(): Promise<ClientConnection> {
-    if (this.connection?.usable) return this.connection
+    const slot = currentLane() ?? this.home
+    if (slot.connection?.usable) return slot.connection
     // A peer that broke the protocol is not given a second chance on a new connection.
-    const previous = this.connection?.failureReason
+    const previous = slot.connection?.failureReason
     if (isConnectionError(previous) && previous.kind === 'protocol' && !isSizeRefusal(previous)) throw previous
-    this.connection?.close()
-    this.connection = await connectClient(this.flags, this.config.configDir, {
+    slot.connection?.close()
+    slot.connection = await connectClient(this.flags, this.config.configDir, {
       byteOrder: this.flags['frame-endian'],
       host: this.flags.host,
       maxSize: this.maxSize,
       port: this.flags.port,
       timeoutMs: this.flags.timeout * 1000,
     })
-    return this.connection
+    return slot.connection
   }
 
   /**
@@ -151,7 +155,11 @@ export abstract class ProtocolCommand<T extends typeof Command> extends Command 
    */
   protected async request(message: ProtocolRequest, options: ProtocolRequestOptions = {}): Promise<Message> {
     const connection = await this.connect()
-    const progress = transferProgress(printable(options.label ?? message.COMMAND, 60), !this.jsonEnabled())
+    const lane = currentLane()
+    const progress = transferProgress(
+      printable(options.label ?? message.COMMAND, 60),
+      !this.jsonEnabled() && lane === undefined,
+    )
     // Whether the whole request went out and nothing of an answer came back, for the hint after a timeout.
     const uploadLength = options.fileData?.length ?? 0
     let uploaded = uploadLength === 0
@@ -163,12 +171,14 @@ export abstract class ProtocolCommand<T extends typeof Command> extends Command 
       start(total: number) {
         if (uploaded) answered = true
         track()
+        lane?.started?.(total)
         progress.start(total)
       },
       update(done: number) {
         if (!uploaded && done === uploadLength) uploaded = true
         else if (uploaded) answered = true
         track()
+        lane?.moved?.(done)
         progress.update(done)
       },
     }
@@ -199,22 +209,31 @@ export abstract class ProtocolCommand<T extends typeof Command> extends Command 
    * Runs `perform` for each item still `skipped` (not yet attempted), in order; `perform` sets `ok` (or calls
    * {@link itemFailed}). When a whole-command failure interrupts an item, that item becomes an error with its
    * cause and the failure goes on to end the command; items after it stay `skipped`. So a --json `partial`
-   * result never calls an item `ok` that is not complete.
+   * result never calls an item `ok` that is not complete. With `lanes`, up to `lanes.count` items run at once,
+   * each lane on a connection of its own (the items in flight finish before a whole-command failure ends it).
    */
   protected async performEach<R extends ItemResult>(
     results: R[],
     perform: (result: R) => Promise<void>,
+    lanes?: {count: number; observer?: LaneObserver<R>},
   ): Promise<void> {
     this.partialResult ??= {results}
+    const interrupted = (result: R, error: unknown) => {
+      const failure = this.failureOf(error)
+      if (failure !== undefined) {
+        Object.assign(result, {status: 'error', source: failure.source, code: failure.code, message: failure.message})
+      }
+    }
+    if (lanes !== undefined) {
+      const pending = results.filter((result) => result.status === 'skipped')
+      return performInLanes(pending, lanes.count, perform, interrupted, lanes.observer)
+    }
     for (const result of results) {
       if (result.status !== 'skipped') continue
       try {
         await perform(result)
       } catch (error) {
-        const failure = this.failureOf(error)
-        if (failure !== undefined) {
-          Object.assign(result, {status: 'error', source: failure.source, code: failure.code, message: failure.message})
-        }
+        interrupted(result, error)
         throw error
       }
     }
@@ -231,11 +250,13 @@ export abstract class ProtocolCommand<T extends typeof Command> extends Command 
   ): void {
     Object.assign(result, {status: 'error', source: failure.source, code: failure.code, message: failure.message})
     this.recordExitCode(failure.exitCode)
+    clearProgressLine()
     if (!this.jsonEnabled()) process.stderr.write(`${printable(label)}: ${printable(failure.message, 2000)}\n`)
   }
 
   /** One line on stdout for a person (not with --json), with any text from the server made printable. */
   protected say(line: string): void {
+    clearProgressLine()
     if (!this.jsonEnabled()) this.log(printable(line, 2000))
   }
 
@@ -286,8 +307,8 @@ export abstract class ProtocolCommand<T extends typeof Command> extends Command 
   }
 
   protected override async finally(error: Error | undefined): Promise<unknown> {
-    this.connection?.close()
-    this.connection = undefined
+    this.home.connection?.close()
+    this.home.connection = undefined
     return super.finally(error)
   }
 

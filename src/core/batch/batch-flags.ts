@@ -1,0 +1,41 @@
+import {Flags} from '@oclif/core'
+
+/**
+ * Connections a batch uses when --parallel is not given. Measured with `npm run bench` (bench/sections/batch.js,
+ * 1,000 files of 100 KiB to and from a local server): 4 lanes keep a loopback server and the client busy
+ * without queueing on a 2-core machine; more gained nothing there. See docs/performance.md.
+ */
+export const DEFAULT_PARALLEL = 4
+/** More connections than this only take slots the server shares with other clients. */
+export const MAX_PARALLEL = 32
+
+/** --parallel, shared by put and get. */
+export const parallelFlag = Flags.integer({
+  max: MAX_PARALLEL,
+  min: 1,
+  summary: `Transfer up to N files at once, each over its own connection (default ${DEFAULT_PARALLEL} for a folder, a pattern or --all, else 1).`,
+})
+
+/** `iss put` batch flags. */
+export const putBatchFlags = {
+  parallel: parallelFlag,
+  recursive: Flags.boolean({
+    char: 'r',
+    default: false,
+    summary: 'With a folder: send the images of its subfolders too (each under its base name).',
+  }),
+}
+
+/** `iss get` batch flags. */
+export const downloadBatchFlags = {
+  all: Flags.boolean({
+    default: false,
+    summary: 'Download every stored image (into -o DIR or the current folder).',
+  }),
+  parallel: parallelFlag,
+}
+
+/** The lane count of a run: --parallel when given, else the default for a batch, else 1 (one at a time). */
+export function laneCount(parallel: number | undefined, batch: boolean): number {
+  return parallel ?? (batch ? DEFAULT_PARALLEL : 1)
+}
