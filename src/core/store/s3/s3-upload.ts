@@ -1,0 +1,102 @@
+import {finished} from 'node:stream/promises'
+
+import {errors, ErrorCode, IssError} from '../../errors.js'
+import {validateImageName} from '../../images/names.js'
+import type {StoredImage, Upload} from '../store.js'
+import type {BlobSink} from './blob-sink.js'
+import type {Claim} from './layout.js'
+
+/** What an upload needs from its store once its blob is complete. */
+export interface ClaimPublisher {
+  /**
+   * Claims the name for the blob (conditional PutObject), then checks the blob is still there.
+   * Throws E_DUPLICATE when another claim holds the identity.
+   */
+  claim(claim: Claim): Promise<StoredImage>
+  /** The upload is finished either way. */
+  forget(upload: S3Upload): void
+}
+
+/** An upload into an s3: store: bytes stream into a fresh blob; commit claims the name. See {@link Upload}. */
+export class S3Upload implements Upload {
+  private state: 'open' | 'committing' | 'done' = 'open'
+  private failure: Error | null = null
+  private commitment: Promise<StoredImage> | null = null
+  private discarding: Promise<void> | null = null
+
+  constructor(
+    readonly sink: BlobSink,
+    private readonly publisher: ClaimPublisher,
+  ) {
+    // Keep the error for commit(); abort the multipart upload at once. Listening also keeps an
+    // unhandled 'error' from crashing the server.
+    sink.on('error', (error) => {
+      this.failure ??= error
+      if (this.state === 'open') void this.discard()
+    })
+  }
+
+  get bytesWritten(): number {
+    return this.sink.bytesWritten
+  }
+
+  head(): Buffer {
+    return this.sink.head()
+  }
+
+  private async publish(name: string): Promise<StoredImage> {
+    let claimed = false
+    try {
+      const stored = validateImageName(name)
+      if (this.failure === null && !this.sink.writableEnded && !this.sink.destroyed) this.sink.end()
+      if (this.failure === null) {
+        await finished(this.sink).catch((error: unknown) => {
+          this.failure ??= error as Error
+        })
+      }
+
+      if (this.failure !== null) throw this.failure
+      if (this.sink.bytesWritten === 0) throw errors.empty(stored)
+      // A claim made after the deadline could point at a blob the sweep is about to remove.
+      this.sink.checkDeadline()
+      const image = await this.publisher.claim({
+        blob: this.sink.key,
+        name: stored,
+        size: this.sink.bytesWritten,
+        modifiedMs: Date.now(),
+        sha256: this.sink.sha256,
+      })
+      claimed = true
+      return image
+    } catch (error) {
+      if (!claimed) await this.discard()
+      throw error
+    } finally {
+      this.state = 'done'
+      this.publisher.forget(this)
+    }
+  }
+
+  private async discard(): Promise<void> {
+    this.discarding ??= this.sink.discard()
+    return this.discarding
+  }
+
+  async commit(name: string): Promise<StoredImage> {
+    if (this.state !== 'open') throw new IssError(ErrorCode.INTERNAL, 'This upload is already finished')
+    this.state = 'committing'
+    this.commitment = this.publish(name)
+    return this.commitment
+  }
+
+  async abort(): Promise<void> {
+    if (this.state === 'committing') {
+      await this.commitment?.catch(() => undefined)
+      return
+    }
+
+    this.state = 'done'
+    await this.discard()
+    this.publisher.forget(this)
+  }
+}
