@@ -48,31 +48,41 @@ export function describeWithRgw(title: string, define: (this: Mocha.Suite) => vo
   }
 }
 
-let started: Promise<Rgw> | null = null
+let started: Promise<Rgw> | undefined
 let dir: string | null = null
 
 /** The run's RGW, started on first use (about 15-50 s). Fails with the script's output when it cannot start. */
 export async function rgw(): Promise<Rgw> {
   started ??= new Promise<Rgw>((resolve, reject) => {
-    dir = mkdtempSync(join(tmpdir(), 'iss-rgw-'))
-    process.once('exit', stopRgw)
-    execFile(SCRIPT, ['start', dir], {timeout: 240_000}, (error, stdout, stderr) => {
-      if (error) {
-        reject(new Error(`scripts/rgw.sh could not start Ceph RGW (${HOW_TO_RUN}): ${stderr}`))
-        return
-      }
+    // A developer's running cluster (scripts/rgw.sh start DIR) saves the start-up; it is left running.
+    const given = process.env.ISS_TEST_RGW_DIR
+    if (given === undefined) {
+      dir = mkdtempSync(join(tmpdir(), 'iss-rgw-'))
+      process.once('exit', stopRgw)
+    }
 
-      const env: Record<string, string> = {}
-      for (const line of stdout.trim().split('\n')) {
-        const at = line.indexOf('=')
-        if (at > 0) env[line.slice(0, at)] = line.slice(at + 1)
-      }
+    execFile(
+      SCRIPT,
+      [given === undefined ? 'start' : 'env', given ?? dir!],
+      {timeout: 240_000},
+      (error, stdout, stderr) => {
+        if (error) {
+          reject(new Error(`scripts/rgw.sh could not start Ceph RGW (${HOW_TO_RUN}): ${stderr}`))
+          return
+        }
 
-      // The SDK in this process and in server children finds the keys through the standard chain.
-      process.env.AWS_ACCESS_KEY_ID = env.AWS_ACCESS_KEY_ID
-      process.env.AWS_SECRET_ACCESS_KEY = env.AWS_SECRET_ACCESS_KEY
-      resolve({endpoint: env.ISS_S3_ENDPOINT, region: env.ISS_S3_REGION, env})
-    })
+        const env: Record<string, string> = {}
+        for (const line of stdout.trim().split('\n')) {
+          const at = line.indexOf('=')
+          if (at > 0) env[line.slice(0, at)] = line.slice(at + 1)
+        }
+
+        // The SDK in this process and in server children finds the keys through the standard chain.
+        process.env.AWS_ACCESS_KEY_ID = env.AWS_ACCESS_KEY_ID
+        process.env.AWS_SECRET_ACCESS_KEY = env.AWS_SECRET_ACCESS_KEY
+        resolve({endpoint: env.ISS_S3_ENDPOINT, region: env.ISS_S3_REGION, env})
+      },
+    )
   })
   return started
 }

@@ -13,14 +13,16 @@ import {Writable} from 'node:stream'
 import {errors, ErrorCode, IssError} from '../../errors.js'
 import {SNIFF_BYTES} from '../../images/sniff.js'
 
-/** Smallest part: S3 wants at least 5 MiB for every part but the last; 8 MiB halves the requests. */
-export const MIN_PART_SIZE = 8 * 1024 * 1024
+/** Smallest part: S3 wants at least 5 MiB for every part but the last. */
+export const MIN_PART_SIZE = 5 * 1024 * 1024
 /** S3 allows 10,000 parts; a little below leaves room for a size hint that was a lower bound. */
 const MAX_PARTS = 9000
-/** Parts uploading at once per upload: memory is (this + 1) x part size, whatever the image size. */
-const PARTS_IN_FLIGHT = 2
+/** Parts uploading at once per upload. */
+const PARTS_IN_FLIGHT = 1
+/** Part buffers per upload (those uploading and the one filling): its memory is this x part size, whatever the image size. */
+const PART_BUFFERS = PARTS_IN_FLIGHT + 1
 
-/** The part size for an upload of at most `bytes`: 8 MiB, or more when 9,000 parts would not hold it. */
+/** The part size for an upload of at most `bytes`: 5 MiB, or more when 9,000 parts would not hold it. */
 export function partSizeFor(bytes: number): number {
   const mib = 1024 * 1024
   return Math.max(MIN_PART_SIZE, Math.ceil(bytes / MAX_PARTS / mib) * mib)
@@ -47,8 +49,15 @@ export class BlobSink extends Writable {
   private readonly hash = createHash('sha256')
   private written = 0
   private readonly headBuffer = Buffer.alloc(SNIFF_BYTES)
+  /** Chunks of an image not yet a part long (maybe the whole image). */
   private pending: Buffer[] = []
   private pendingBytes = 0
+  /** Past one part: bytes are copied into reused part buffers and sent as a multipart upload. */
+  private multipart = false
+  private filling: Buffer | null = null
+  private filled = 0
+  private readonly free: Buffer[] = []
+  private allocated = 0
   private uploadId: string | null = null
   private partCount = 0
   private readonly parts: Array<{PartNumber: number; ETag?: string}> = []
@@ -58,8 +67,8 @@ export class BlobSink extends Writable {
   private digest: string | null = null
 
   constructor(private readonly options: BlobSinkOptions) {
-    // A small queue: the part buffer is where bytes wait.
-    super({highWaterMark: 1024 * 1024, decodeStrings: true})
+    // A small queue: the part buffers are where bytes wait.
+    super({highWaterMark: 256 * 1024, decodeStrings: true})
   }
 
   get bytesWritten(): number {
@@ -100,22 +109,59 @@ export class BlobSink extends Writable {
     if (this.written < SNIFF_BYTES) chunk.copy(this.headBuffer, this.written, 0, SNIFF_BYTES - this.written)
     this.hash.update(chunk)
     this.written = after
+    if (this.multipart) {
+      await this.copyIn(chunk)
+      return
+    }
+
+    // Smaller than a part so far: the chunks wait as they came, and may end as one PutObject.
     this.pending.push(chunk)
     this.pendingBytes += chunk.length
-    while (this.pendingBytes >= this.options.partSize) await this.sendPart(this.takePart(this.options.partSize))
+    if (this.pendingBytes < this.options.partSize) return
+    this.multipart = true
+    const chunks = this.pending
+    this.pending = []
+    this.pendingBytes = 0
+    for (const waiting of chunks) await this.copyIn(waiting)
   }
 
-  /** The first `bytes` pending bytes as one buffer; the rest stays pending. */
-  private takePart(bytes: number): Buffer {
-    const all = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending, this.pendingBytes)
-    const part = all.subarray(0, bytes)
-    const rest = all.subarray(bytes)
-    this.pending = rest.length > 0 ? [rest] : []
-    this.pendingBytes = rest.length
-    return part
+  /** Copies bytes into the part being filled, sending each part as it fills up. */
+  private async copyIn(chunk: Buffer): Promise<void> {
+    let at = 0
+    while (at < chunk.length) {
+      if (this.filling === null) {
+        this.filling = await this.freeBuffer()
+        this.filled = 0
+      }
+
+      const copied = chunk.copy(this.filling, this.filled, at)
+      this.filled += copied
+      at += copied
+      if (this.filled === this.options.partSize) {
+        const full = this.filling
+        this.filling = null
+        await this.sendPart(full, this.options.partSize)
+      }
+    }
   }
 
-  private async sendPart(body: Buffer): Promise<void> {
+  /**
+   * A part buffer: reused once its part is uploaded, so an upload's memory is a fixed
+   * {@link PART_BUFFERS} x part size (no garbage per part for the collector to fall behind on).
+   */
+  private async freeBuffer(): Promise<Buffer> {
+    while (this.free.length === 0 && this.allocated >= PART_BUFFERS) {
+      if (this.inFlight.size === 0) throw new IssError(ErrorCode.INTERNAL, 'No part buffer comes free')
+      await Promise.race(this.inFlight)
+    }
+
+    const reused = this.free.pop()
+    if (reused !== undefined) return reused
+    this.allocated++
+    return Buffer.allocUnsafe(this.options.partSize)
+  }
+
+  private async sendPart(buffer: Buffer, length: number): Promise<void> {
     const {client, bucket, key} = this.options
     if (this.uploadId === null) {
       const created = await client.send(new CreateMultipartUploadCommand({Bucket: bucket, Key: key}))
@@ -134,14 +180,15 @@ export class BlobSink extends Writable {
             Key: key,
             UploadId: this.uploadId!,
             PartNumber: number,
-            Body: body,
-            ContentLength: body.length,
+            Body: buffer.subarray(0, length),
+            ContentLength: length,
           }),
         )
         this.parts[number - 1] = {PartNumber: number, ETag: answer.ETag}
       } catch (error) {
         this.partFailure ??= error as Error
       } finally {
+        this.free.push(buffer)
         this.inFlight.delete(sending)
       }
     }
@@ -152,21 +199,23 @@ export class BlobSink extends Writable {
 
   private async finish(): Promise<void> {
     const {client, bucket, key} = this.options
-    if (this.uploadId === null) {
-      const body = this.takePart(this.pendingBytes)
-      await client.send(new PutObjectCommand({Bucket: bucket, Key: key, Body: body, ContentLength: body.length}))
-    } else {
-      if (this.pendingBytes > 0) await this.sendPart(this.takePart(this.pendingBytes))
+    if (this.multipart) {
+      if (this.filling !== null && this.filled > 0) await this.sendPart(this.filling, this.filled)
+      this.filling = null
       await Promise.all(this.inFlight)
       if (this.partFailure !== null) throw this.partFailure
       await client.send(
         new CompleteMultipartUploadCommand({
           Bucket: bucket,
           Key: key,
-          UploadId: this.uploadId,
+          UploadId: this.uploadId!,
           MultipartUpload: {Parts: this.parts},
         }),
       )
+    } else {
+      const body = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending, this.pendingBytes)
+      this.pending = []
+      await client.send(new PutObjectCommand({Bucket: bucket, Key: key, Body: body, ContentLength: body.length}))
     }
 
     this.completed = true

@@ -23,6 +23,8 @@ export class S3Upload implements Upload {
   private failure: Error | null = null
   private commitment: Promise<StoredImage> | null = null
   private discarding: Promise<void> | null = null
+  /** Once the name is claimed, the blob belongs to the claim: nothing here may remove it. */
+  private claimed = false
 
   constructor(
     readonly sink: BlobSink,
@@ -32,7 +34,7 @@ export class S3Upload implements Upload {
     // unhandled 'error' from crashing the server.
     sink.on('error', (error) => {
       this.failure ??= error
-      if (this.state === 'open') void this.discard()
+      if (this.state === 'open' && !this.claimed) void this.discard()
     })
   }
 
@@ -45,7 +47,6 @@ export class S3Upload implements Upload {
   }
 
   private async publish(name: string): Promise<StoredImage> {
-    let claimed = false
     try {
       const stored = validateImageName(name)
       if (this.failure === null && !this.sink.writableEnded && !this.sink.destroyed) this.sink.end()
@@ -66,10 +67,10 @@ export class S3Upload implements Upload {
         modifiedMs: Date.now(),
         sha256: this.sink.sha256,
       })
-      claimed = true
+      this.claimed = true
       return image
     } catch (error) {
-      if (!claimed) await this.discard()
+      if (!this.claimed) await this.discard()
       throw error
     } finally {
       this.state = 'done'
@@ -90,6 +91,7 @@ export class S3Upload implements Upload {
   }
 
   async abort(): Promise<void> {
+    if (this.claimed) return
     if (this.state === 'committing') {
       await this.commitment?.catch(() => undefined)
       return
