@@ -96,7 +96,6 @@ describeWithRgw('s3 store: several iss serve processes on one bucket (Ceph RGW)'
     expect(winners, JSON.stringify(answers.map((a) => a.CODE))).to.have.length(1)
     for (const [i, answer] of answers.entries()) if (i !== winners[0]) expect(answer.CODE).to.equal('E_DUPLICATE')
     for (const server of servers) {
-      // eslint-disable-next-line no-await-in-loop
       const get = await roundTrip(server.port, request('GET', 'race.png', null, true))
       expect(sha256(get.FILE_DATA as Buffer)).to.equal(sha256(bodies[winners[0]]))
     }
@@ -113,7 +112,9 @@ describeWithRgw('s3 store: several iss serve processes on one bucket (Ceph RGW)'
     uploader.socket.on('error', () => undefined)
     uploader.send(request('PUT', 'killed.png', data, true))
     // Killed once the server has started the multipart upload (some parts are in the bucket).
-    expect(await eventually(async () => (await bucketState(client, storage, 'blobs/')).uploads > 0, 60_000)).to.equal(true)
+    expect(await eventually(async () => (await bucketState(client, storage, 'blobs/')).uploads > 0, 60_000)).to.equal(
+      true,
+    )
     victim.child.kill('SIGKILL')
     uploader.close()
     const sweeper = await start(storage.replace('grace=30s', 'grace=2s'))
@@ -136,10 +137,10 @@ describeWithRgw('s3 store: several iss serve processes on one bucket (Ceph RGW)'
     writeFileSync(file, data)
     const digest = sha256(data)
     const idle = peakRss(server.child.pid!)
-    const client = ['--host', '127.0.0.1', '--port', String(server.port)]
-    const put = await collect(spawnCli(['put', file, ...client]), 170_000)
+    const target = ['--host', '127.0.0.1', '--port', String(server.port)]
+    const put = await collect(spawnCli(['put', file, ...target]), 170_000)
     expect(put.code, put.stderr).to.equal(0)
-    const get = await collect(spawnCli(['get', 'big.png', '--output', out, ...client]), 170_000)
+    const get = await collect(spawnCli(['get', 'big.png', '--output', out, ...target]), 170_000)
     expect(get.code, get.stderr).to.equal(0)
     expect(statSync(out).size).to.equal(data.length)
     expect(sha256(readFileSync(out))).to.equal(digest)

@@ -1,4 +1,3 @@
-/* eslint-disable mocha/no-exports -- not a test file: a support module */
 // `iss serve --storage s3://...` as a user runs it (bin/run.js in its own process), for the S3 suites.
 import {type ChildProcess, spawn} from 'node:child_process'
 import {readFileSync} from 'node:fs'
@@ -24,7 +23,11 @@ function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
 }
 
 /** Starts `iss serve --port 0 --storage STORAGE ...args`; resolves once it listens. */
-export async function serve(storage: string, args: string[] = [], env: Record<string, string> = {}): Promise<ServeProcess> {
+export async function serve(
+  storage: string,
+  args: string[] = [],
+  env: Record<string, string> = {},
+): Promise<ServeProcess> {
   const child = spawn(process.execPath, [RUN, 'serve', '--port', '0', '--storage', storage, ...args], {
     env: childEnv(env),
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,9 +1,11 @@
 import {Args, Command, Flags} from '@oclif/core'
 
-import type {PluginRecord} from '../../core/discovery.js'
 import {ExitCode} from '../../core/errors.js'
 import {createLogger} from '../../core/logger.js'
 import {StartupError} from '../../core/registry.js'
+import type * as discovery from '../../core/discovery.js'
+import type * as storageModule from '../../core/store/storage.js'
+import type * as storeCopy from '../../core/store/store-copy.js'
 import type {CopiedItem} from '../../core/store/store-copy.js'
 import type {ImageStore} from '../../core/store/store.js'
 
@@ -36,20 +38,22 @@ export default class StoreCopy extends Command {
   async run(): Promise<void> {
     const {args, flags} = await this.parse(StoreCopy)
     // Loaded here: other commands never pay for the stores (or the AWS SDK).
-    /* eslint-disable @typescript-eslint/no-require-imports */
-    const {discoverHandlers} = require('../../core/discovery.js') as typeof import('../../core/discovery.js')
-    const {createStore} = require('../../core/store/storage.js') as typeof import('../../core/store/storage.js')
-    const {copyStore} = require('../../core/store/store-copy.js') as typeof import('../../core/store/store-copy.js')
+    /* eslint-disable @typescript-eslint/no-require-imports -- lazy: other commands never load the stores */
+    const {discoverHandlers} = require('../../core/discovery.js') as typeof discovery
+    const {createStore} = require('../../core/store/storage.js') as typeof storageModule
+    const {copyStore} = require('../../core/store/store-copy.js') as typeof storeCopy
     /* eslint-enable @typescript-eslint/no-require-imports */
     const logger = createLogger({level: 'warn', fd: 2})
-    const {stores} = discoverHandlers(this.config.getPluginsList() as unknown as PluginRecord[])
+    const {stores} = discoverHandlers(this.config.getPluginsList())
     const opened: ImageStore[] = []
     const open = async (storage: string, role: string): Promise<ImageStore> => {
-        let store: ImageStore | undefined
+      let store: ImageStore | undefined
       try {
         store = await createStore({storage, backends: stores, load: require, maxSize: NO_LIMIT, logger})
       } catch (error) {
-        this.error((error as Error).message, {exit: error instanceof StartupError ? ExitCode.LOCAL_ERROR : ExitCode.CONNECTION})
+        this.error((error as Error).message, {
+          exit: error instanceof StartupError ? ExitCode.LOCAL_ERROR : ExitCode.CONNECTION,
+        })
       }
 
       if (store === undefined) throw new Error('unreachable')
