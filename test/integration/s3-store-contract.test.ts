@@ -13,8 +13,8 @@ const quiet = pino({level: 'silent'})
 
 describe('store contract: the filesystem store', () => {
   storeContract({
-    ranged: false,
-    sha256: false,
+    ranged: true,
+    sha256: true,
     async make() {
       const root = mkdtempSync(join(tmpdir(), 'iss-contract-'))
       const store = new FsStore({root, fsync: false})

@@ -14,7 +14,7 @@ import type {Logger} from 'pino'
 
 import {errors, ErrorCode, IssError} from '../../errors.js'
 import {identityKey, validateImageName} from '../../images/names.js'
-import type {ImageStore, ListOptions, OpenedImage, StoredImage} from '../store.js'
+import type {ImageStore, ListOptions, OpenedImage, ReadRange, StoredImage} from '../store.js'
 import {BlobSink, partSizeFor} from './blob-sink.js'
 import {describeS3Error, isConditionFailed, isNotFound, statusOf} from './client.js'
 import {type Claim, decodeClaim, encodeClaim, KeyLayout, MAX_CLAIM_BYTES} from './layout.js'
@@ -25,12 +25,6 @@ import {sweepOrphans} from './sweep.js'
 /** An image as the s3: store knows it: with its SHA-256, which every claim holds. */
 export interface S3StoredImage extends StoredImage {
   readonly sha256: string
-}
-
-/** Part of an image: from `offset`, `length` bytes (or to the end). */
-export interface ReadRange {
-  readonly offset: number
-  readonly length?: number
 }
 
 export interface S3StoreOptions {
@@ -347,7 +341,7 @@ export class S3Store implements ImageStore {
     const image = imageOf(claim)
     const start = Math.min(range?.offset ?? 0, claim.size)
     const end = range?.length === undefined ? claim.size : Math.min(claim.size, start + range.length)
-    if (end <= start) return {image, stream: Readable.from([])}
+    if (end <= start) return {image, stream: Readable.from([]), offset: start}
     let answer
     try {
       answer = await this.options.client.send(
@@ -366,7 +360,7 @@ export class S3Store implements ImageStore {
       throw errors.notFound(name)
     }
 
-    return {image, stream: answer.Body as Readable}
+    return {image, stream: answer.Body as Readable, offset: start}
   }
 
   async delete(name: string): Promise<S3StoredImage> {

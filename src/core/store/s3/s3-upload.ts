@@ -2,7 +2,7 @@ import {finished} from 'node:stream/promises'
 
 import {errors, ErrorCode, IssError} from '../../errors.js'
 import {validateImageName} from '../../images/names.js'
-import type {StoredImage, Upload} from '../store.js'
+import type {CommitExpectation, StoredImage, Upload} from '../store.js'
 import type {BlobSink} from './blob-sink.js'
 import type {Claim} from './layout.js'
 
@@ -46,7 +46,7 @@ export class S3Upload implements Upload {
     return this.sink.head()
   }
 
-  private async publish(name: string): Promise<StoredImage> {
+  private async publish(name: string, expect?: CommitExpectation): Promise<StoredImage> {
     try {
       const stored = validateImageName(name)
       if (this.failure === null && !this.sink.writableEnded && !this.sink.destroyed) this.sink.end()
@@ -58,6 +58,11 @@ export class S3Upload implements Upload {
 
       if (this.failure !== null) throw this.failure
       if (this.sink.bytesWritten === 0) throw errors.empty(stored)
+      const digest = this.sink.sha256
+      if (expect?.sha256 !== undefined && expect.sha256.toLowerCase() !== digest) {
+        throw errors.digestMismatch(stored, expect.sha256.toLowerCase(), digest)
+      }
+
       // A claim made after the deadline could point at a blob the sweep is about to remove.
       this.sink.checkDeadline()
       const image = await this.publisher.claim({
@@ -65,7 +70,7 @@ export class S3Upload implements Upload {
         name: stored,
         size: this.sink.bytesWritten,
         modifiedMs: Date.now(),
-        sha256: this.sink.sha256,
+        sha256: digest,
       })
       this.claimed = true
       return image
@@ -83,10 +88,11 @@ export class S3Upload implements Upload {
     return this.discarding
   }
 
-  async commit(name: string): Promise<StoredImage> {
+  /** Claims `name` once the blob is complete; E_DIGEST_MISMATCH (nothing claimed) if `expect.sha256` differs. */
+  async commit(name: string, expect?: CommitExpectation): Promise<StoredImage> {
     if (this.state !== 'open') throw new IssError(ErrorCode.INTERNAL, 'This upload is already finished')
     this.state = 'committing'
-    this.commitment = this.publish(name)
+    this.commitment = this.publish(name, expect)
     return this.commitment
   }
 
