@@ -163,7 +163,11 @@ export default class Serve extends Command {
       anonymous: flags.anonymous,
       host: config.host,
       logger,
-    }).catch((error: unknown) => this.error((error as Error).message, {exit: EXIT_LOCAL}))
+    }).catch((error: unknown) => {
+      // One unwrapped line, as the off-loopback refusal must be greppable.
+      process.stderr.write(`iss serve: ${(error as Error).message}\n`)
+      return this.exit(EXIT_LOCAL)
+    })
     const tlsContext = {dataDir: this.config.dataDir, host: config.host, maxSize: config.maxSize, logger}
     const tls = await setUpServeTls(flags, tlsContext).catch((error: unknown) =>
       this.error((error as Error).message, {exit: EXIT_LOCAL}),
