@@ -5,6 +5,7 @@ import {join} from 'node:path'
 import {accessServeFlags} from '../core/access/flags.js'
 import type * as serveAccess from '../core/access/serve-access.js'
 import {formatByteSize} from '../core/byte-size.js'
+import {galleryServeFlags, startServeGallery} from '../core/http/gallery-serve.js'
 import {sizeFlag} from '../core/size-flag.js'
 import {speedServeFlags, speedStorageOptions} from '../core/speed-flags.js'
 import {
@@ -109,6 +110,7 @@ export default class Serve extends Command {
     }),
     ...speedServeFlags,
     ...accessServeFlags,
+    ...galleryServeFlags,
   }
 
   /** One unwrapped line on stderr, so that it can be grepped whatever the terminal width. */
@@ -212,6 +214,14 @@ export default class Serve extends Command {
     this.log(`store: ${server.store.describe()}`)
     this.log(access.describe())
     for (const line of tls?.lines ?? []) this.log(line)
+    await startServeGallery({
+      server,
+      flags,
+      config,
+      dataDir: this.config.dataDir,
+      logger,
+      log: (line) => this.log(line),
+    })
     for (const declaration of server.registry.declarations()) {
       this.log(`serves ${declaration.command} (plugin ${declaration.plugin})`)
       // The readable line above says it already; the module path is for debugging.

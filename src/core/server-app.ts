@@ -22,6 +22,7 @@ import type {ServerEventBus} from './events.js'
 import type {ImageStore} from './store/store.js'
 import {createServerStore} from './store-setup.js'
 import {buildServer, type TransportServer} from './transport/server.js'
+import type {ConnectionHooks} from './transport/exchange.js'
 import type {ServerSocketFactory} from './transport/socket-factory.js'
 
 /** How long a fatal answer waits for the peer to finish sending before the connection closes. */
@@ -55,6 +56,8 @@ export interface IssServer {
   readonly transport: TransportServer
   /** The access check every front door calls (also registered as `Tokens.Access`). */
   readonly access: AccessPolicy
+  /** One request's way to the handlers (registry, access, accept/handle), for a second front door (HTTP). */
+  readonly openExchange: ConnectionHooks['open']
   /** Listens on config.host and config.port. */
   listen(): Promise<AddressInfo>
   /** Graceful stop: no new connections, in-flight requests finish within the grace period, then the store closes. */
@@ -82,6 +85,8 @@ export async function createIssServer(options: IssServerOptions): Promise<IssSer
   try {
     const container = createServerContainer({store, logger, config, registry, access})
     const dispatcher = new Dispatcher(registry, (command) => resolveHandler(container, command), logger)
+    const openExchange = (peer: string, signal: AbortSignal) =>
+      new Exchange(dispatcher, store, peer, signal, logger, access)
     const transport = buildServer({
       maxConnections: config.maxConnections,
       socketFactory: options.socketFactory,
@@ -100,7 +105,7 @@ export async function createIssServer(options: IssServerOptions): Promise<IssSer
         decodeLimits: REQUEST_PICKLE_LIMITS,
       },
       hooks: {
-        open: (peer, signal) => new Exchange(dispatcher, store, peer, signal, logger, access),
+        open: openExchange,
         errorReply: (error, request) => errorReply(error, request, logger),
         onRequestDone(entry) {
           logRequest(logger, entry)
@@ -115,6 +120,7 @@ export async function createIssServer(options: IssServerOptions): Promise<IssSer
       refused,
       transport,
       access,
+      openExchange,
       async listen() {
         const address = await transport.listen(config.port, config.host)
         events.emit('server.started', {host: address.address, port: address.port, store: store.describe()})
