@@ -69,7 +69,8 @@
   async function loadSession() {
     const {body} = await api('/api/session')
     state.session = body
-    if (!body.read && !token()) askToken('This server does not show images without a token. Enter an access token to see them.')
+    if (!body.read && !token())
+      askToken('This server does not show images without a token. Enter an access token to see them.')
     state.viaBlobs = !body.read || Boolean(token())
     $('token-button').textContent = token() ? 'Token ✓' : 'Token'
   }
@@ -258,19 +259,19 @@
     }
     const payload = JSON.parse(data)
     switch (event) {
-    case 'published': {
-    added(payload)
-    break;
-    }
-    case 'deleted': {
-    removed(payload.name)
-    break;
-    }
-    case 'thumbnail': {
-    thumbnailReady(payload)
-    // No default
-    break;
-    }
+      case 'published': {
+        added(payload)
+        break
+      }
+      case 'deleted': {
+        removed(payload.name)
+        break
+      }
+      case 'thumbnail': {
+        thumbnailReady(payload)
+        // No default
+        break
+      }
     }
   }
 
@@ -285,7 +286,8 @@
     setImage(img, entry.url)
     $('lightbox-name').textContent = entry.name
     const dimensions = entry.width && entry.height ? `${entry.width} × ${entry.height} px` : 'dimensions unknown'
-    $('lightbox-facts').textContent = `${formatSize(entry.size)} · ${dimensions} · uploaded ${new Date(entry.modified).toLocaleString()}`
+    $('lightbox-facts').textContent =
+      `${formatSize(entry.size)} · ${dimensions} · uploaded ${new Date(entry.modified).toLocaleString()}`
     $('delete').hidden = !(state.session && state.session.delete)
     if (!$('lightbox').open) $('lightbox').showModal()
   }
@@ -305,7 +307,7 @@
     if (!entry) return
     const link = document.createElement('a')
     link.download = entry.name
-    link.href = state.viaBlobs ? (await blobUrl(`${entry.url}?download`)) : `${entry.url}?download`;
+    link.href = state.viaBlobs ? await blobUrl(`${entry.url}?download`) : `${entry.url}?download`
     link.click()
     if (state.viaBlobs) setTimeout(() => URL.revokeObjectURL(link.href), 10_000)
   }
