@@ -1,12 +1,22 @@
 import {createReadStream} from 'node:fs'
+import type {Readable} from 'node:stream'
 import type {FastifyInstance, FastifyReply, FastifyRequest} from 'fastify'
 
 import {errors} from '../errors.js'
 import {validateImageName} from '../images/names.js'
+import {SNIFF_BYTES} from '../images/sniff.js'
+import type {OpenedImage} from '../store/store.js'
 import type {Reply} from '../reply.js'
 import {bearerToken} from './gallery-access.js'
 import {allowed, type GalleryContext, peerOf, sendError, sendErrorBody} from './gallery-context.js'
-import {contentDisposition, etagOf, matchesNoneMatch, notModifiedSince, parseRange} from './http-headers.js'
+import {
+  type ByteRange,
+  contentDisposition,
+  etagOf,
+  matchesNoneMatch,
+  notModifiedSince,
+  parseRange,
+} from './http-headers.js'
 import {exchangeUpload, exchangeWithoutData} from './http-exchange.js'
 import {httpStatusOf} from './http-status.js'
 import type {PageAsset} from './page-assets.js'
@@ -83,18 +93,24 @@ export function registerImageRoutes(app: FastifyInstance, context: GalleryContex
         .send({status: 'ERROR', code: 'E_RANGE', details: `The range is outside the image's ${image.size} bytes`})
     }
 
-    const {stream} = await context.store.openRead(image.name)
-    const type = await sniffContentType(stream, image.size)
-    void reply.header('Content-Type', type)
-    if (range === null) return reply.header('Content-Length', image.size).send(stream)
-    const slice = new ByteSlice(range.start, range.end)
-    slice.once('end', () => stream.destroy())
-    stream.on('error', (error) => slice.destroy(error))
+    if (range === null) {
+      const {stream} = await context.store.openRead(image.name)
+      void reply.header('Content-Type', await sniffContentType(stream, image.size))
+      return reply.header('Content-Length', image.size).send(stream)
+    }
+
+    // The type is sniffed from the image's first bytes, whatever part of it is asked for.
+    const first = await context.store.openRead(image.name, {offset: 0, length: SNIFF_BYTES})
+    const type = await sniffContentType(first.stream, image.size)
+    first.stream.destroy()
+    const length = range.end - range.start + 1
+    const opened = await context.store.openRead(image.name, {offset: range.start, length})
     return reply
       .code(206)
+      .header('Content-Type', type)
       .header('Content-Range', `bytes ${range.start}-${range.end}/${image.size}`)
-      .header('Content-Length', range.end - range.start + 1)
-      .send(stream.pipe(slice))
+      .header('Content-Length', length)
+      .send(rangeStream(opened, range))
   })
 
   app.put('/images/*', async (request, reply) => {
@@ -149,6 +165,16 @@ export function registerImageRoutes(app: FastifyInstance, context: GalleryContex
     const file = createReadStream(context.thumbnails.cache.thumbnailPath(image))
     return reply.header('Content-Type', 'image/webp').send(file)
   })
+}
+
+/** The range's bytes: the stream as the backend gives it, or cut from the whole image by a backend that ignores ranges. */
+function rangeStream(opened: OpenedImage, range: ByteRange): Readable {
+  const {stream} = opened
+  if ((opened.offset ?? 0) === range.start) return stream
+  const slice = new ByteSlice(range.start, range.end)
+  slice.once('end', () => stream.destroy())
+  stream.on('error', (error) => slice.destroy(error))
+  return stream.pipe(slice)
 }
 
 /** Aborted when the HTTP peer goes away, as the TCP side's signal is when its socket closes. */

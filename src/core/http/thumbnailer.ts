@@ -132,7 +132,8 @@ export class Thumbnailer {
     try {
       const bytes = await this.read(image)
       const options = {limitInputPixels: this.limits.maxInputPixels, failOn: 'error' as const}
-      const metadata = await sharp(bytes, options).metadata()
+      // The header alone (no pixel is decoded), so that even a refused bomb's size is known.
+      const metadata = await sharp(bytes, {limitInputPixels: false}).metadata()
       width = metadata.width ?? null
       height = metadata.height ?? null
       const thumbnail = await sharp(bytes, options)
