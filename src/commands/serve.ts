@@ -221,6 +221,7 @@ export default class Serve extends Command {
       dataDir: this.config.dataDir,
       logger,
       log: (line) => this.log(line),
+      tls,
     })
     for (const declaration of server.registry.declarations()) {
       this.log(`serves ${declaration.command} (plugin ${declaration.plugin})`)

@@ -11,10 +11,11 @@ import sharp from 'sharp'
 
 import type {ServerConfig} from '../../src/core/config.js'
 import type {PluginRecord} from '../../src/core/discovery.js'
-import type {GalleryAccess} from '../../src/core/http/gallery-access.js'
+import type {AccessPolicy} from '../../src/core/access/policy.js'
 import {buildGallery, type Gallery} from '../../src/core/http/gallery-app.js'
 import {errorReply} from '../../src/core/reply.js'
-import {corePlugin, REPO_ROOT, type RunningServer, startServer} from './server-harness.js'
+import {createIssServer} from '../../src/core/server-app.js'
+import {corePlugin, loadModule, REPO_ROOT, type RunningServer, testConfig} from './server-harness.js'
 
 const DELETE_PLUGIN_ROOT = join(REPO_ROOT, 'plugins', 'iss-plugin-delete')
 
@@ -38,7 +39,7 @@ export interface RunningGallery {
 
 /** A server with its gallery, test-sized limits and a logger whose lines the test can read. */
 export async function startGallery(
-  options: {config?: Partial<ServerConfig>; plugins?: PluginRecord[]; access?: GalleryAccess} = {},
+  options: {config?: Partial<ServerConfig>; plugins?: PluginRecord[]; access?: AccessPolicy} = {},
 ): Promise<RunningGallery> {
   const logs: Array<Record<string, unknown>> = []
   const logger: Logger = pino(
@@ -50,16 +51,32 @@ export async function startGallery(
       },
     }),
   )
-  const server = await startServer(options.config ?? {}, {plugins: options.plugins ?? [corePlugin()]})
+  const storage = mkdtempSync(join(tmpdir(), 'iss-gallery-store-'))
+  const iss = await createIssServer({
+    config: testConfig(storage, options.config),
+    plugins: options.plugins ?? [corePlugin()],
+    load: loadModule,
+    access: options.access,
+  })
+  const {port} = await iss.listen()
+  const server: RunningServer = {
+    server: iss,
+    port,
+    storage,
+    async stop() {
+      await iss.close()
+      rmSync(storage, {recursive: true, force: true})
+    },
+  }
   const thumbnailDir = mkdtempSync(join(tmpdir(), 'iss-thumbs-'))
-  const {server: iss} = server
   const maxSize = options.config?.maxSize ?? 1024 * 1024
   const gallery = buildGallery({
     store: iss.store,
     events: iss.events,
     door: {openExchange: iss.openExchange, errorReply: (error, request) => errorReply(error, request, logger)},
     commands: () => iss.registry.commands(),
-    access: options.access,
+    scopeOf: (command) => iss.registry.get(command)?.scope,
+    access: iss.access,
     logger,
     host: '127.0.0.1',
     port: 0,

@@ -1,6 +1,6 @@
 import type {FastifyInstance} from 'fastify'
 
-import {bearerToken, type Scope} from './gallery-access.js'
+import {bearerToken, covers, grantOf, type Scope} from './gallery-access.js'
 import {allowed, entryOf, type GalleryContext, peerOf, sendErrorBody} from './gallery-context.js'
 import type {ImageOrder} from './image-listing.js'
 
@@ -21,17 +21,15 @@ interface ListQuery {
  */
 export function registerApiRoutes(app: FastifyInstance, context: GalleryContext): void {
   app.get('/api/session', async (request, reply) => {
-    const token = bearerToken(request.headers.authorization)
-    const may = async (scope: Scope) =>
-      context.access
-        .judge(token, scope, peerOf(request))
-        .then(() => true)
-        .catch(() => false)
-    const [read, write, remove] = await Promise.all([may('read'), may('write'), may('delete')])
+    const grant = await grantOf(context.access, bearerToken(request.headers.authorization), peerOf(request))
+    // Each COMMAND needs the scope its handler declares (DELETE: delete, unless a plugin says otherwise).
+    const may = (command: string, fallback: Scope) =>
+      grant !== null && covers(grant, context.scopeOf(command) ?? fallback) && context.commands().includes(command)
     return reply.header('Cache-Control', 'no-store').send({
-      read,
-      write,
-      delete: remove && context.commands().includes('DELETE'),
+      tokenAccepted: grant !== null,
+      read: grant !== null && covers(grant, 'read'),
+      write: may('PUT', 'write'),
+      delete: may('DELETE', 'delete'),
       commands: context.commands(),
       maxSize: context.maxSize,
     })

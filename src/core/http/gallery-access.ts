@@ -1,24 +1,42 @@
-/** The scopes of the access seam (src/core/access/scope.ts once access control lands): admin > delete > write > read. */
-export type Scope = 'read' | 'write' | 'delete' | 'admin'
+import type {AccessGrant, JudgeContext} from '../access/policy.js'
+import {type AnonymousGrant, type Scope} from '../access/scope.js'
+
+export type {Scope} from '../access/scope.js'
 
 /**
- * What the gallery asks of access control: the AccessPolicy's `judge` (registered under
- * Tokens.Access), which throws IssError E_UNAUTHORIZED or E_FORBIDDEN and otherwise names the token.
- * Writes do not call it here: they go through the protocol's request path with the bearer token as
- * the head's TOKEN, and are judged there like any protocol request.
+ * What the gallery asks of access control: the server's AccessPolicy (`IssServer.access`, also
+ * `Tokens.Access`). Reads are judged here with the bearer token; writes are not: they go through
+ * the protocol's request path with the bearer token as the head's TOKEN, and are judged there by
+ * the scope their handler declares, like any protocol request.
  */
 export interface GalleryAccess {
-  judge(token: string | null, needed: Scope, peer: string): Promise<{tokenName: string | null}>
+  /** Throws IssError E_UNAUTHORIZED or E_FORBIDDEN unless `token` grants `needed`. */
+  judge(token: string | null, needed: Scope, peer: string, context?: JudgeContext): Promise<AccessGrant>
+  /** Who a token belongs to and its scope; throws E_UNAUTHORIZED for a token that is not accepted. */
+  identify(token: string | null, peer: string): Promise<AccessGrant>
 }
 
-/**
- * The policy of a server without access control: every request may do everything, as on the TCP
- * side before tokens exist. Replaced by the server's AccessPolicy when it has one.
- */
+/** A server with no access control (a test of the gallery alone): every request may do everything. */
 export const OPEN_ACCESS: GalleryAccess = {
   async judge() {
-    return {tokenName: null}
+    return {tokenName: null, scope: 'admin'}
   },
+  async identify() {
+    return {tokenName: null, scope: 'admin'}
+  },
+}
+
+/** What a token may do, for the page: null when the token is not accepted at all. */
+export async function grantOf(
+  access: GalleryAccess,
+  token: string | null,
+  peer: string,
+): Promise<AnonymousGrant | null> {
+  try {
+    return (await access.identify(token, peer)).scope
+  } catch {
+    return null
+  }
 }
 
 /** The bearer token of an Authorization header, or null (no header, another scheme, or an empty token). */
@@ -27,3 +45,5 @@ export function bearerToken(authorization: string | undefined): string | null {
   const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(authorization)
   return match === null ? null : match[1]
 }
+
+export {covers} from '../access/scope.js'

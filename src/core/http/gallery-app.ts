@@ -1,11 +1,13 @@
 import type {AddressInfo} from 'node:net'
+import type {SecureContextOptions, Server as TlsServer} from 'node:tls'
 import fastify, {type FastifyInstance} from 'fastify'
 import type {Logger} from 'pino'
 
 import type {ServerEventBus} from '../events.js'
 import type {ImageStore} from '../store/store.js'
+import {TLS_MIN_VERSION} from '../transport/socket-factory.js'
 import {registerApiRoutes} from './api-routes.js'
-import {type GalleryAccess, OPEN_ACCESS} from './gallery-access.js'
+import {type GalleryAccess, OPEN_ACCESS, type Scope} from './gallery-access.js'
 import {entryOf, type GalleryContext, sendError, sendErrorBody} from './gallery-context.js'
 import {allowedHosts, isAllowedHost} from './host-allowlist.js'
 import type {ExchangeDoor} from './http-exchange.js'
@@ -29,7 +31,9 @@ export interface GalleryOptions {
   readonly door: ExchangeDoor
   /** The COMMANDs the server serves. */
   readonly commands: () => readonly string[]
-  /** The server's access policy; without one, every request may do everything (as on the TCP side). */
+  /** The scope a COMMAND's handler declares, when served. */
+  readonly scopeOf: (command: string) => Scope | undefined
+  /** The server's access policy; without one (a test of the gallery alone), every request may do everything. */
   readonly access?: GalleryAccess
   readonly logger: Logger
   /** Address and port to listen on (port 0: any free port). */
@@ -47,8 +51,8 @@ export interface GalleryOptions {
   readonly requestTimeoutMs: number
   /** A keep-alive connection with no request closes after this long. */
   readonly idleTimeoutMs: number
-  /** HTTPS with this certificate and key (PEM), when the server's TLS is on. */
-  readonly https?: {readonly cert: string | Buffer; readonly key: string | Buffer}
+  /** HTTPS with these options (certificate and key), when the server's TLS is on. */
+  readonly https?: SecureContextOptions
 }
 
 /** A built gallery: routes ready, not yet listening. */
@@ -56,6 +60,8 @@ export interface Gallery {
   readonly app: FastifyInstance
   readonly thumbnails: Thumbnailer
   listen(): Promise<AddressInfo>
+  /** Takes a new certificate (the server's TLS reloaded it); HTTPS only. */
+  setSecureContext(options: SecureContextOptions): void
   /** Ends live streams, lets requests in flight finish, stops listening. */
   close(): Promise<void>
 }
@@ -82,6 +88,7 @@ export function buildGallery(options: GalleryOptions): Gallery {
     door: options.door,
     access: options.access ?? OPEN_ACCESS,
     commands: options.commands,
+    scopeOf: options.scopeOf,
     maxSize: options.maxSize,
     thumbnails,
     listing: new ImageListing(options.store, options.events),
@@ -98,7 +105,7 @@ export function buildGallery(options: GalleryOptions): Gallery {
     requestTimeout: options.requestTimeoutMs,
     connectionTimeout: options.idleTimeoutMs,
     keepAliveTimeout: 5000,
-    ...(options.https && {https: {cert: options.https.cert, key: options.https.key}}),
+    ...(options.https && {https: {...options.https, minVersion: TLS_MIN_VERSION}}),
   })
   app.server.headersTimeout = options.headerTimeoutMs
 
@@ -154,6 +161,9 @@ export function buildGallery(options: GalleryOptions): Gallery {
     async listen() {
       await app.listen({host: options.host, port: options.port})
       return app.server.address() as AddressInfo
+    },
+    setSecureContext(secure) {
+      ;(app.server as unknown as TlsServer).setSecureContext({...secure, minVersion: TLS_MIN_VERSION})
     },
     async close() {
       live.close()

@@ -18,6 +18,8 @@ export interface GalleryContext {
   readonly access: GalleryAccess
   /** The COMMANDs the server serves now (DELETE only when a plugin provides it). */
   readonly commands: () => readonly string[]
+  /** The scope a COMMAND's handler declares, when served. */
+  readonly scopeOf: (command: string) => Scope | undefined
   readonly maxSize: number
   readonly thumbnails: Thumbnailer
   readonly listing: ImageListing
@@ -54,7 +56,9 @@ export async function allowed(
   needed: Scope,
 ): Promise<boolean> {
   try {
-    await context.access.judge(bearerToken(request.headers.authorization), needed, peerOf(request))
+    await context.access.judge(bearerToken(request.headers.authorization), needed, peerOf(request), {
+      command: `${request.method} ${request.url.split('?', 1)[0]}`,
+    })
     return true
   } catch (error) {
     await sendError(reply, error, context.logger)

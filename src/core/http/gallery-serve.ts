@@ -1,6 +1,5 @@
 import {Flags} from '@oclif/core'
 import {createHash} from 'node:crypto'
-import {readFileSync} from 'node:fs'
 import {join} from 'node:path'
 import type {Logger} from 'pino'
 
@@ -12,7 +11,7 @@ import {
 } from '../config.js'
 import {errorReply} from '../reply.js'
 import type {IssServer} from '../server-app.js'
-import type {GalleryAccess} from './gallery-access.js'
+import type {TlsCredentials} from '../tls/credentials.js'
 import type * as galleryApp from './gallery-app.js'
 
 /** The flags `iss serve` takes for the gallery (spread into its flags). */
@@ -31,16 +30,15 @@ export const galleryServeFlags = {
   }),
 }
 
-/** What `iss serve` hands over: its parsed flags (the gallery's, and the TLS ones when present). */
+/** What `iss serve` hands over: its parsed flags. */
 interface ServeFlags {
   readonly http?: number
   readonly 'http-allow-host'?: string[]
-  readonly [other: string]: unknown
 }
 
 /**
  * Starts the gallery beside a listening server when --http is given, and stops it when the server
- * stops. Prints where it listens. The server's access policy is used when it has one.
+ * stops. Prints where it listens. Reads are judged by the server's access policy, writes by its request path.
  */
 export async function startServeGallery(options: {
   readonly server: IssServer
@@ -49,20 +47,23 @@ export async function startServeGallery(options: {
   readonly dataDir: string
   readonly logger: Logger
   readonly log: (line: string) => void
+  /** The server's TLS when it is on: the gallery serves HTTPS with the same certificate, reloads included. */
+  readonly tls?: {readonly credentials: TlsCredentials} | null
 }): Promise<void> {
   const {server, flags, config, logger} = options
   if (flags.http === undefined) return
   // fastify and sharp load only for a server with a gallery.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const {buildGallery} = require('./gallery-app.js') as typeof galleryApp
-  const https = httpsOf(flags)
+  const credentials = options.tls?.credentials
   const storeId = createHash('sha256').update(server.store.describe()).digest('hex').slice(0, 16)
   const gallery = buildGallery({
     store: server.store,
     events: server.events,
     door: {openExchange: server.openExchange, errorReply: (error, request) => errorReply(error, request, logger)},
     commands: () => server.registry.commands(),
-    access: accessOf(server),
+    scopeOf: (command) => server.registry.get(command)?.scope,
+    access: server.access,
     logger,
     host: config.host,
     port: flags.http,
@@ -74,27 +75,18 @@ export async function startServeGallery(options: {
       Math.ceil((config.maxSize / (config.minAverageRate ?? DEFAULT_MIN_AVERAGE_RATE)) * 1000) +
       (config.deadlineSlackMs ?? DEFAULT_DEADLINE_SLACK_MS),
     idleTimeoutMs: config.idleTimeoutMs,
-    https,
+    https: credentials?.current(),
   })
   const address = await gallery.listen()
-  server.events.on('server.stopping', async () => gallery.close(), 'gallery')
+  const unsubscribe = credentials?.onReload((secure) => gallery.setSecureContext(secure))
+  server.events.on(
+    'server.stopping',
+    async () => {
+      unsubscribe?.()
+      await gallery.close()
+    },
+    'gallery',
+  )
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
-  options.log(`gallery on ${https ? 'https' : 'http'}://${host}:${address.port}/`)
-}
-
-/**
- * The server's access policy, once access control provides one (`IssServer.access`); until then
- * undefined, and the gallery lets every request do everything, as the TCP side does.
- */
-function accessOf(server: IssServer): GalleryAccess | undefined {
-  const {access} = server as IssServer & {access?: GalleryAccess}
-  return access
-}
-
-/** HTTPS material when the server's TLS is on (--tls with --tls-cert and --tls-key), read as the TLS side reads it. */
-function httpsOf(flags: ServeFlags): {cert: Buffer; key: Buffer} | undefined {
-  const cert = flags['tls-cert']
-  const key = flags['tls-key']
-  if (flags.tls !== true || typeof cert !== 'string' || typeof key !== 'string') return undefined
-  return {cert: readFileSync(cert), key: readFileSync(key)}
+  options.log(`gallery on ${credentials ? 'https' : 'http'}://${host}:${address.port}/`)
 }
