@@ -144,25 +144,26 @@ EOF
   monmaptool --create --fsid "$fsid" --addv a "[v2:127.0.0.1:$mon_port]" "$dir/monmap" >/dev/null
   ceph-mon -c "$conf" -i a --mkfs --monmap "$dir/monmap" --keyring "$dir/keyring"
   ceph-mon -c "$conf" -i a
-  wait_for "the monitor" 60 timeout 5 ceph -c "$conf" mon stat
+  # A port poll, not `ceph mon stat`: the ceph CLI is Python and costs seconds on a busy machine.
+  wait_for "the monitor" 120 python3 -c "import socket; socket.create_connection(('127.0.0.1', $mon_port), 1).close()"
 
   log "memstore OSD"
   local osd_uuid osd_id
   osd_uuid=$(python3 -c 'import uuid; print(uuid.uuid4())')
-  osd_id=$(timeout 30 ceph -c "$conf" osd new "$osd_uuid")
+  osd_id=$(timeout 120 ceph -c "$conf" osd new "$osd_uuid")
   mkdir -p "$dir/osd/ceph-$osd_id"
   ceph-osd -c "$conf" -i "$osd_id" --mkfs --osd-uuid "$osd_uuid" >>"$dir/log/start.log" 2>&1
   ceph-osd -c "$conf" -i "$osd_id" 2>>"$dir/log/start.log"
-  wait_for "the OSD" 60 bash -c "timeout 5 ceph -c '$conf' osd stat | grep -q '1 up'"
+  # radosgw waits for the OSD by itself: its port opens once its pools exist.
 
   log "radosgw on 127.0.0.1:$rgw_port"
   radosgw -c "$conf" -n client.rgw 2>>"$dir/log/start.log"
-  wait_for "radosgw" 120 python3 -c "import socket; socket.create_connection(('127.0.0.1', $rgw_port), 1).close()"
+  wait_for "radosgw" 400 python3 -c "import socket; socket.create_connection(('127.0.0.1', $rgw_port), 1).close()"
 
   local access secret
   access=$(python3 -c 'import secrets; print("ISS" + secrets.token_hex(8).upper())')
   secret=$(python3 -c 'import secrets; print(secrets.token_hex(20))')
-  timeout 60 radosgw-admin -c "$conf" -n client.rgw user create --uid=iss --display-name=iss \
+  timeout 120 radosgw-admin -c "$conf" -n client.rgw user create --uid=iss --display-name=iss \
     --access-key="$access" --secret-key="$secret" >/dev/null
   cat >"$dir/env" <<EOF
 ISS_S3_ENDPOINT=http://127.0.0.1:$rgw_port
@@ -178,6 +179,7 @@ case $action in
   start)
     # On any failure, stop what was started and keep the logs (errexit does not apply inside `if ! start`).
     trap 'status=$?; if ((status)); then kill_daemons; log "failed; logs kept in $dir/log"; fi' EXIT
+    trap 'exit 143' TERM INT
     start
     ;;
   stop) stop ;;

@@ -64,7 +64,7 @@ export async function rgw(): Promise<Rgw> {
     execFile(
       SCRIPT,
       [given === undefined ? 'start' : 'env', given ?? dir!],
-      {timeout: 240_000},
+      {timeout: 400_000},
       (error, stdout, stderr) => {
         if (error) {
           reject(new Error(`scripts/rgw.sh could not start Ceph RGW (${HOW_TO_RUN}): ${stderr}`))
@@ -93,7 +93,7 @@ function stopRgw(): void {
 }
 
 /** Time to allow a suite's before() that may start RGW. */
-export const RGW_START_TIMEOUT_MS = 300_000
+export const RGW_START_TIMEOUT_MS = 420_000
 
 /** A storage URL on the run's RGW in a bucket and prefix of its own. */
 export function s3Url(where: Rgw, options: {bucket?: string; prefix?: string; grace?: string} = {}): string {
