@@ -14,12 +14,22 @@ function listAnswer(details: string[] | string, extra?: OutgoingMessage['extra']
   return {COMMAND: 'LIST', STATUS: 'OK', DETAILS: details, FILENAME: null, FILE_DATA: null, extra}
 }
 
-/** A stand-in server that answers every request it gets with `answer(requestNumber)`. */
+/**
+ * A stand-in server that answers every whole request frame it gets with `answer(requestNumber)`. It reads
+ * big-endian lengths: the client's first frame reads the same both ways, later ones follow our answers.
+ */
 async function standIn(answer: (index: number) => Buffer): Promise<{port: number; close: () => void}> {
   let index = 0
   const server = net.createServer((socket) => {
     socket.on('error', () => {})
-    socket.on('data', () => socket.write(answer(index++)))
+    let buffered = Buffer.alloc(0)
+    socket.on('data', (chunk: Buffer) => {
+      buffered = Buffer.concat([buffered, chunk])
+      while (buffered.length >= 4 && buffered.length >= 4 + buffered.readUInt32BE(0)) {
+        buffered = buffered.subarray(4 + buffered.readUInt32BE(0))
+        socket.write(answer(index++))
+      }
+    })
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   return {
@@ -133,9 +143,11 @@ describe('iss list', () => {
     })
 
     it('says a listing was too large without naming a flag that list does not have', async () => {
-      // A seed server that does not page: a 100 MB answer announced in the header.
+      // A seed server that does not page: a 100 MB answer announced in the header (a length that is over
+      // the limit in both byte orders, so that the client, which does not know the server's, refuses at once).
       const header = Buffer.alloc(4)
-      header.writeUInt32BE(100_000_000)
+      header.writeUInt32BE(100_000_255)
+      expect(header.readUInt32LE(0)).to.be.above(100_000_000)
       const server = await standIn(() => Buffer.concat([header, Buffer.from([0x80, 0x04, 0x7d])]))
       try {
         const result = await runCli(['list', '-p', String(server.port)])
