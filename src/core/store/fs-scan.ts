@@ -1,5 +1,5 @@
 import {type Dirent, lstatSync} from 'node:fs'
-import {readdir} from 'node:fs/promises'
+import {opendir} from 'node:fs/promises'
 import path from 'node:path'
 import {setImmediate as yieldToLoop} from 'node:timers/promises'
 
@@ -30,22 +30,28 @@ const LENIENT_UTF8 = new TextDecoder('utf-8')
  * with the reason, so that a folder edited by hand does not lose images from LIST without a word.
  */
 export async function scanStore(root: string): Promise<ScanResult> {
-  const entries = await readdir(root, {withFileTypes: true, encoding: 'buffer'})
   const hidden: HiddenEntry[] = []
-  const candidates: string[] = []
-  for (const entry of entries) {
-    const name = storableName(entry, hidden)
-    if (name !== null) candidates.push(name)
-  }
-
   const images = new Map<string, StoredImage>()
-  for (let i = 0; i < candidates.length; i += STAT_BATCH) {
-    // Synchronous lstat is several times faster than the thread pool for 100,000 small calls;
-    // yielding between batches keeps the process responsive during a large start-up scan.
-    if (i > 0) await yieldToLoop()
-    for (const name of candidates.slice(i, i + STAT_BATCH)) indexFile(root, images, hidden, name)
+  // Entries stream from the directory a batch at a time: a whole readdir of a million names is a
+  // million Dirents and name Buffers at once, and the C heap they fragment is never given back,
+  // so the server would idle at several times the size of its index.
+  // Node honours encoding 'buffer' here as for readdir (names as raw bytes, so that a name that is not
+  // UTF-8 can be reported), though its type declares only string encodings.
+  const directory = await opendir(root, {encoding: 'buffer' as BufferEncoding, bufferSize: 256})
+  let batch: string[] = []
+  for await (const entry of directory) {
+    const name = storableName(entry as unknown as Dirent<Buffer>, hidden)
+    if (name !== null) batch.push(name)
+    if (batch.length === STAT_BATCH) {
+      // Synchronous lstat is several times faster than the thread pool for 100,000 small calls;
+      // yielding between batches keeps the process responsive during a large start-up scan.
+      for (const each of batch) indexFile(root, images, hidden, each)
+      batch = []
+      await yieldToLoop()
+    }
   }
 
+  for (const each of batch) indexFile(root, images, hidden, each)
   return {images, hidden}
 }
 
