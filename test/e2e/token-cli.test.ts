@@ -109,6 +109,10 @@ describe('iss token and --token, end to end', function () {
       server.kill('SIGTERM')
       await collect(server, 10_000)
     }
+
+    // "last used" is written when the server stops (and at most once a minute while it runs).
+    const listed = JSON.parse((await runCli(['token', 'list', '--json'], {env})).stdout) as Array<{lastUsed: unknown}>
+    expect(listed[0].lastUsed).to.be.a('string')
   })
 
   it('serve refuses an address other than loopback with no tokens and no --anonymous: one line, exit 2', async () => {
