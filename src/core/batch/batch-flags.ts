@@ -1,9 +1,10 @@
 import {Flags} from '@oclif/core'
 
 /**
- * Connections a batch uses when --parallel is not given. Measured with `npm run bench` (bench/sections/batch.js,
- * 1,000 files of 100 KiB to and from a local server): 4 lanes keep a loopback server and the client busy
- * without queueing on a 2-core machine; more gained nothing there. See docs/performance.md.
+ * Connections a batch uses when --parallel is not given. Measured with bench/sections/batch.js and by hand
+ * (200 and 1,000 files of 100 KiB to and from a local `iss serve`, fsync on) on the shared 2-core machine: 4
+ * lanes were the fastest or near it in most rounds (about 1.3 to 1.7 times one at a time), 8 gained nothing
+ * more; the machine was saturated by other work, so the figures are noisy (the author's note has them).
  */
 export const DEFAULT_PARALLEL = 4
 /** More connections than this only take slots the server shares with other clients. */
