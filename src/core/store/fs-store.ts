@@ -14,6 +14,7 @@ import {DigestBook} from './digest-book.js'
 import {DigestingUpload} from './digest-upload.js'
 import {renameWithoutReplacing} from './fs-rename.js'
 import {FsUpload, type UploadPublisher} from './fs-upload.js'
+import {GroupSync} from './group-sync.js'
 import {KeyedMutex} from './key-mutex.js'
 import {NameIndex} from './name-index.js'
 import {SpaceLedger} from './space-ledger.js'
@@ -58,6 +59,7 @@ const O_NOFOLLOW = fsConstants.O_NOFOLLOW ?? 0
 export class FsStore implements ImageStore {
   private readonly options: FsStoreOptions & Required<Omit<FsStoreOptions, 'maxSize' | 'logger'>>
   private handles: HandleCache
+  private rootSync: GroupSync
   private root: string
   private tempDir: string
   private lock: StoreLock | null = null
@@ -73,6 +75,7 @@ export class FsStore implements ImageStore {
     this.options = {minFree: 0, fsync: true, openHandles: 0, cacheBytes: 0, ...options}
     this.root = options.root
     this.handles = new HandleCache(options.root, 0)
+    this.rootSync = new GroupSync(options.root)
     this.tempDir = path.join(options.root, TEMP_DIR)
     this.ledger = new SpaceLedger(() => this.tempDir, this.options.minFree)
     this.digests = new DigestBook(options.root)
@@ -104,12 +107,15 @@ export class FsStore implements ImageStore {
       if (sha256 !== undefined) await this.digests.record(key, {name: stored, size, modifiedMs}, sha256).catch(ignore)
       try {
         if (!(await publishWithoutReplacing(tempPath, target, {keepSource: true}))) throw errors.duplicate(stored)
-        if (this.options.fsync) await syncDirectory(this.root)
+        // The temporary name goes while the new one is made durable (group commit: one directory
+        // fsync for every upload published meanwhile).
+        const removed = unlink(tempPath).catch(ignore)
+        if (this.options.fsync) await this.rootSync.sync()
+        await removed
       } catch (error) {
         throw asStoreError(error, size)
       }
 
-      await unlink(tempPath).catch(ignore)
       this.handles.drop(stored)
       const image: StoredImage = Object.freeze({name: stored, size, modifiedMs})
       this.index.set(key, image)
@@ -176,6 +182,8 @@ export class FsStore implements ImageStore {
     try {
       this.root = root
       this.tempDir = path.join(root, TEMP_DIR)
+      this.rootSync = new GroupSync(root)
+      if (this.options.fsync) await this.rootSync.open()
       await this.prepareTempDir()
       this.digests = new DigestBook(root)
       await this.sweepTemp()
@@ -188,6 +196,7 @@ export class FsStore implements ImageStore {
       })
       this.handles.start()
     } catch (error) {
+      await this.rootSync.close().catch(ignore)
       await lock.release()
       throw error
     }
@@ -201,6 +210,7 @@ export class FsStore implements ImageStore {
     this.lock = null
     this.handles.stop()
     await Promise.all([...this.uploads].map(async (upload) => upload.abort()))
+    await this.rootSync.close().catch(ignore)
     await this.sweepTemp().catch(ignore)
     try {
       await lock.release()
@@ -338,7 +348,7 @@ export class FsStore implements ImageStore {
 
       this.index.delete(key)
       this.handles.drop(image.name)
-      if (this.options.fsync) await syncDirectory(this.root)
+      if (this.options.fsync) await this.rootSync.sync()
       await unlink(aside).catch(ignore)
       await this.digests.forget(key)
       return image
@@ -350,7 +360,12 @@ export class FsStore implements ImageStore {
     this.ensureOpen()
     const {root, index, keys} = this
     const before = index.get(identityKey(from))
-    const after = await renameWithoutReplacing({root, index, keys, fsync: this.options.fsync, syncDirectory}, from, to)
+    const sync = async (directory: string) => (directory === root ? this.rootSync.sync() : syncDirectory(directory))
+    const after = await renameWithoutReplacing(
+      {root, index, keys, fsync: this.options.fsync, syncDirectory: sync},
+      from,
+      to,
+    )
     if (before !== undefined) this.handles.drop(before.name)
     this.handles.drop(after.name)
     return after

@@ -61,15 +61,21 @@ export class FsUpload implements Upload {
       if (this.sink.bytesWritten === 0) throw errors.empty(stored)
       let stats
       try {
-        if (this.publisher.fsync) await this.handle.sync()
-        stats = await this.handle.stat()
+        // fdatasync: the bytes and the size, which is all a reader needs; the directory entry is made
+        // durable by the store's directory fsync. Both thread-pool trips run side by side.
+        ;[stats] = await Promise.all([this.handle.stat(), this.publisher.fsync ? this.handle.datasync() : undefined])
       } catch (error) {
-        throw asStoreError(error, this.sink.bytesWritten)
-      } finally {
         await this.closeHandle()
+        throw asStoreError(error, this.sink.bytesWritten)
       }
 
-      return await this.publisher.publish(this.tempPath, stored, stats.size, stats.mtimeMs, sha256)
+      // The handle closes while the name is published: nothing reads or writes through it any more.
+      const closing = this.closeHandle()
+      try {
+        return await this.publisher.publish(this.tempPath, stored, stats.size, stats.mtimeMs, sha256)
+      } finally {
+        await closing
+      }
     } catch (error) {
       await this.discard()
       throw error

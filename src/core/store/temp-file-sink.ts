@@ -25,6 +25,12 @@ const MAX_CHECK_INTERVAL = 8 * 1024 * 1024
  */
 export const SINK_HIGH_WATER_MARK = 2 * 1024 * 1024
 
+/**
+ * An upload announced at most this large is held in memory and written with one write when it ends,
+ * instead of one write per socket chunk (a 100 KiB upload arrives in two or more): one thread-pool trip.
+ * Below the high-water mark, so it holds no more than a streamed upload may queue.
+ */
+export const ONE_WRITE_MAX = 1024 * 1024
 export interface TempFileSinkLimits {
   /** Largest upload; more fails with E_TOO_LARGE. */
   readonly maxSize?: number
@@ -42,6 +48,10 @@ export class TempFileSink extends Writable {
   /** The size up to which the bytes are known to fit: the reservation, then what the last check allowed. */
   private checkedUpTo: number
   private readonly headBuffer = Buffer.alloc(HEAD_BYTES)
+  /** Chunks of a small upload not yet written (see ONE_WRITE_MAX), and their length. */
+  private held: Buffer[] = []
+  private heldBytes = 0
+  private readonly isHolding: boolean
 
   constructor(
     private readonly handle: FileHandle,
@@ -49,6 +59,33 @@ export class TempFileSink extends Writable {
   ) {
     super({highWaterMark: SINK_HIGH_WATER_MARK, decodeStrings: true})
     this.checkedUpTo = limits.reservation.bytes
+    this.isHolding = limits.reservation.bytes > 0 && limits.reservation.bytes <= ONE_WRITE_MAX
+  }
+
+  /** Keeps `chunks` for the one write at the end, if the upload is small and stays so; false otherwise. */
+  private hold(chunks: Buffer[]): boolean {
+    if (!this.isHolding) return false
+    let total = this.written + this.heldBytes
+    for (const chunk of chunks) total += chunk.length
+    const {maxSize} = this.limits
+    if (total > ONE_WRITE_MAX || (maxSize !== undefined && total > maxSize)) return false
+    for (const chunk of chunks) {
+      const at = this.written + this.heldBytes
+      if (at < HEAD_BYTES) chunk.copy(this.headBuffer, at, 0, HEAD_BYTES - at)
+      this.held.push(chunk)
+      this.heldBytes += chunk.length
+    }
+
+    return true
+  }
+
+  /** The held chunks, then `chunks`, as one list to write; nothing is held afterwards. */
+  private release(chunks: Buffer[]): Buffer[] {
+    if (this.heldBytes === 0) return chunks
+    const all = [...this.held, ...chunks]
+    this.held = []
+    this.heldBytes = 0
+    return all
   }
 
   /** Writes `chunks` (one gathered write, no copy) after the size check, then checks the free-space floor when due. */
@@ -77,6 +114,11 @@ export class TempFileSink extends Writable {
     this.limits.reservation.used = after
   }
 
+  /** What is written so far, plus what a small upload holds for its one write. */
+  private get received(): number {
+    return this.written + this.heldBytes
+  }
+
   /**
    * Before writing up to `after` bytes beyond what is known to fit: the headroom counts this upload's
    * own unwritten reservation as taken, so what must fit is everything from what is written now.
@@ -88,23 +130,44 @@ export class TempFileSink extends Writable {
     this.checkedUpTo = after + Math.min(MAX_CHECK_INTERVAL, Math.max(MIN_CHECK_INTERVAL, Math.floor(margin / 2)))
   }
 
+  /** Bytes taken so far (a small upload's are written when it ends). */
   get bytesWritten(): number {
-    return this.written
+    return this.received
   }
 
   head(): Buffer {
-    return Buffer.from(this.headBuffer.subarray(0, Math.min(this.written, HEAD_BYTES)))
+    return Buffer.from(this.headBuffer.subarray(0, Math.min(this.received, HEAD_BYTES)))
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    void settle(this.store([chunk]), callback)
+    if (this.hold([chunk])) {
+      callback()
+      return
+    }
+
+    void settle(this.store(this.release([chunk])), callback)
   }
 
   override _writev(
     chunks: Array<{chunk: Buffer; encoding: BufferEncoding}>,
     callback: (error?: Error | null) => void,
   ): void {
-    void settle(this.store(chunks.map((c) => c.chunk)), callback)
+    const buffers = chunks.map((c) => c.chunk)
+    if (this.hold(buffers)) {
+      callback()
+      return
+    }
+
+    void settle(this.store(this.release(buffers)), callback)
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    if (this.heldBytes === 0) {
+      callback()
+      return
+    }
+
+    void settle(this.store(this.release([])), callback)
   }
 }
 
