@@ -1,17 +1,33 @@
 /* eslint-disable mocha/no-top-level-hooks -- describeWithRgw() is describe() where Ceph RGW can run */
 // Two s3 stores on one bucket prefix are two servers (nothing shared but the bucket): deletes,
 // re-uploads, renames and sweeps racing each other on a real Ceph RGW.
+import {DeleteObjectCommand, ListObjectsV2Command} from '@aws-sdk/client-s3'
 import {expect} from 'chai'
 import {createHash} from 'node:crypto'
 import type {Readable} from 'node:stream'
 import pino from 'pino'
 
+import {createS3Client} from '../../src/core/store/s3/client.js'
 import s3Backend from '../../src/core/store/s3/s3-backend.js'
 import type {S3Store} from '../../src/core/store/s3/s3-store.js'
 import {describeWithRgw, type Rgw, rgw, RGW_START_TIMEOUT_MS, s3Url} from '../support/rgw.js'
 import {fill, randomPng} from '../support/upload-data.js'
 
 const quiet = pino({level: 'silent'})
+
+/** A logger that keeps its lines, to check what the store reports. */
+function recording(): {logger: pino.Logger; lines: Array<{level: number; msg: string}>} {
+  const lines: Array<{level: number; msg: string}> = []
+  const logger = pino(
+    {level: 'info'},
+    {
+      write(line: string) {
+        lines.push(JSON.parse(line) as {level: number; msg: string})
+      },
+    },
+  )
+  return {logger, lines}
+}
 
 function sha256(data: Buffer): string {
   return createHash('sha256').update(data).digest('hex')
@@ -44,15 +60,18 @@ describeWithRgw('s3 store: servers racing on one bucket (Ceph RGW)', function ()
   })
 
   /** Two servers' stores on one fresh prefix. */
-  async function twoServers(grace = '1h'): Promise<[S3Store, S3Store]> {
-    const url = new URL(s3Url(where, {grace}))
+  async function twoServers(
+    grace = '1h',
+    logger: pino.Logger = quiet,
+    url = new URL(s3Url(where, {grace})),
+  ): Promise<[S3Store, S3Store]> {
     const open = async () => {
       const store = (await s3Backend.create({
         url,
         options: Object.fromEntries(url.searchParams),
         env: process.env,
         maxSize: 16 * 1024 * 1024,
-        logger: quiet,
+        logger,
       })) as S3Store
       await store.open()
       stores.push(store)
@@ -111,5 +130,42 @@ describeWithRgw('s3 store: servers racing on one bucket (Ceph RGW)', function ()
     expect(sha256(await readAll(opened.stream))).to.equal(sha256(original))
     expect(await one.stat('before.png')).to.equal(null)
     expect((await two.list()).map((image) => image.name)).to.deep.equal(['after.png'])
+  })
+
+  it('a claim whose blob is missing answers E_NOT_FOUND and logs an error; nothing repairs it', async () => {
+    const {logger, lines} = recording()
+    const url = new URL(s3Url(where))
+    const [one, two] = await twoServers('1h', logger, url)
+    await put(one, 'hollow.png', randomPng(10_000))
+    const client = createS3Client({endpoint: where.endpoint, region: where.region})
+    try {
+      // The blob is removed behind the store's back (a person, a bucket lifecycle rule).
+      const blobs = await client.send(
+        new ListObjectsV2Command({
+          Bucket: url.host,
+          Prefix: `${url.pathname.slice(1)}/blobs/`,
+        }),
+      )
+      expect(blobs.Contents).to.have.length(1)
+      await client.send(new DeleteObjectCommand({Bucket: url.host, Key: blobs.Contents![0].Key}))
+    } finally {
+      client.destroy()
+    }
+
+    let code: string | undefined
+    try {
+      await two.openRead('HOLLOW.png')
+    } catch (error) {
+      code = (error as {code?: string}).code
+    }
+
+    expect(code).to.equal('E_NOT_FOUND')
+    expect(lines.some((line) => line.level === 50 && line.msg.includes('a claim points at a missing blob'))).to.equal(
+      true,
+    )
+    // Still claimed: not repaired, not removed; a delete clears it.
+    expect(await two.stat('hollow.png')).to.include({name: 'hollow.png'})
+    await one.delete('hollow.png')
+    expect(await two.stat('hollow.png')).to.equal(null)
   })
 })
