@@ -13,7 +13,7 @@ const {killAll} = require('./lib/procs.js')
 const {ensureNginx} = require('./lib/nginx.js')
 const {profileText, renderMarkdown, renderText, tables, targets, targetsTable} = require('./lib/report.js')
 
-const SECTIONS = ['large', 'small', 'list', 'cli', 'batch', 's3']
+const SECTIONS = ['large', 'small', 'list', 'cli', 'batch', 's3', 'tls']
 const GiB = 2 ** 30
 const MiB = 2 ** 20
 
@@ -31,7 +31,7 @@ const MODES = {
     listRuns: 3,
     cliRuns: 3,
     install: false,
-    budgets: {large: 60, small: 60, list: 60, cli: 60, batch: 120, s3: 240},
+    budgets: {large: 60, small: 60, list: 60, cli: 60, batch: 120, s3: 240, tls: 60},
   },
   default: {
     largeSize: GiB,
@@ -47,7 +47,7 @@ const MODES = {
     cliRuns: 12,
     install: true,
     // Budgets stop new rounds (the first always runs): the whole default run stays under 10 minutes.
-    budgets: {large: 180, small: 120, list: 90, cli: 90, batch: 240, s3: 600},
+    budgets: {large: 180, small: 120, list: 90, cli: 90, batch: 240, s3: 600, tls: 180},
   },
   long: {
     largeSize: GiB,
@@ -63,7 +63,7 @@ const MODES = {
     listRuns: 20,
     cliRuns: 30,
     install: true,
-    budgets: {large: 900, small: 600, list: 240, cli: 180, batch: 600, s3: 1200},
+    budgets: {large: 900, small: 600, list: 240, cli: 180, batch: 600, s3: 1200, tls: 600},
   },
 }
 
@@ -246,7 +246,7 @@ async function main() {
     `${opts.mode} mode; sections ${opts.sections.join(', ')}; ${info.cpus} cores, ${info.memGiB.toFixed(0)} GiB, Node ${info.node}`,
   )
   log(`temporary files in ${tmp}: ${info.disk ? info.disk.freeGiB.toFixed(1) + ' GiB free' : 'free space unknown'}`)
-  const needsNginx = !opts.noNginx && opts.sections.some((s) => s !== 'cli' && s !== 'batch' && s !== 's3')
+  const needsNginx = !opts.noNginx && opts.sections.some((s) => !['cli', 'batch', 's3', 'tls'].includes(s))
   const nginx = needsNginx ? await ensureNginx({allowInstall: opts.install, log}) : {binary: null, reason: 'not needed'}
   if (needsNginx && !nginx.binary) log(`nginx rows will be skipped: ${nginx.reason}`)
   if (nginx.binary) info.nginx = tryRun(nginx.binary, ['-v'])
@@ -258,6 +258,7 @@ async function main() {
     cli: () => require('./sections/cli.js').runCli,
     batch: () => require('./sections/batch.js').runBatch,
     s3: () => require('./sections/s3.js').runS3,
+    tls: () => require('./sections/tls.js').runTls,
   }
   const sections = {}
   for (const name of opts.sections) {
