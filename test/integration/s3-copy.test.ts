@@ -42,7 +42,7 @@ describeWithRgw('iss store copy: a folder to Ceph RGW and back', function () {
       'Cat.png': png(120_000, 1),
       'dog.JPG': jpeg(80_000, 2),
       'Ὀδός.png': png(3000, 3),
-      'big.png': png(12 * 1024 * 1024, 4),
+      'big.png': png(6 * 1024 * 1024, 4), // over one 5 MiB part: a multipart upload
     }
     for (const [name, data] of Object.entries(images)) writeFileSync(join(source, name), data)
     const bucket = s3Url(where)

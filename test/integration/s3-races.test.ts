@@ -83,7 +83,7 @@ describeWithRgw('s3 store: servers racing on one bucket (Ceph RGW)', function ()
 
   it('a delete on one server racing a re-upload of the name on the other never loses the newer bytes', async () => {
     const [one, two] = await twoServers('2s')
-    for (let round = 0; round < 8; round++) {
+    for (let round = 0; round < 4; round++) {
       const older = randomPng(20_000 + round)
       const newer = randomPng(30_000 + round)
       await put(one, 'contested.png', older)
