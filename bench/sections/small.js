@@ -197,6 +197,8 @@ async function runSmall(ctx) {
     if (row) {
       row.anchor = anchorId
       row.ratio = ratio(row.opsPerSec, byId(anchorId)?.opsPerSec)
+      // Latency the other way round: iss p99 over the anchor's (lower is better; issue 14 asks <= 1.5x for GET).
+      row.p99Ratio = ratio(row.p99Ms, byId(anchorId)?.p99Ms)
     }
   }
   return {sizeBytes: SMALL, connections, durationMs, warmupMs, rows}
