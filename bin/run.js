@@ -153,7 +153,17 @@ function runOclif(argv) {
   return oclif.execute({dir: __dirname, loadOptions: {root, pjson}})
 }
 
+/**
+ * libuv's thread pool size for `iss serve` (docs/performance.md: measured with 64 connections of 100 KiB
+ * PUTs and GETs): each upload's fdatasync holds a pool thread for a disk flush, and with libuv's default of
+ * 4 the fifth waits, and every file open and read waits behind them. libuv reads the variable once, when the
+ * pool first starts, so it is set here, before oclif reads any file; a value the user set wins.
+ */
+const SERVE_THREADPOOL_SIZE = 16
+
 const argv = process.argv.slice(2)
+if (argv[0] === 'serve' && !process.env.UV_THREADPOOL_SIZE)
+  process.env.UV_THREADPOOL_SIZE = String(SERVE_THREADPOOL_SIZE)
 if (!(argv[0] === '--version' && argv.length === 1 && printVersion())) {
   enableCompileCache()
   runOclif(argv)
