@@ -27,8 +27,8 @@ const OUT = path.join(ROOT, 'dist', 'bundle', 'cli.js')
 const INFO = path.join(ROOT, 'dist', 'bundle', 'cli.json')
 /** esbuild's list of what went into the bundle, outside the packed folder (test/e2e/start-up.test.ts reads it). */
 const META = path.join(ROOT, 'dist', 'bundle-meta.json')
-/** Commands left out: the server, with its logger, DI container and stores, and its plugins' handlers. */
-const UNBUNDLED = new Set(['serve'])
+/** Commands left out: the server (its logger, DI container, stores and plugins' handlers) and `store copy` (the stores). */
+const UNBUNDLED = new Set(['serve', 'store:copy'])
 
 /** oclif hooks that run around every command: a core plugin declaring one must be loaded for the client commands. */
 const EVERY_COMMAND_HOOKS = new Set(['finally', 'init', 'postrun', 'preparse', 'prerun'])
