@@ -5,7 +5,7 @@
 //   - TypeScript: `tsc -b` is incremental by itself (tsconfig.tsbuildinfo).
 //   - dist/bundle/cli.js (scripts/bundle-cli.js): rebuilt when a compiled module or package.json is newer.
 //   - oclif.manifest.json: rebuilt when a compiled module or package.json is newer than it.
-//   - plugins/iss-plugin-delete: rebuilt when its sources, its package.json or the host's SDK types are
+//   - plugins/iss-plugin-delete and iss-plugin-rename: each rebuilt when its sources, its package.json or the host's SDK types are
 //     newer than its manifest (the last thing its build writes).
 // `--all` builds everything regardless (npm run build). No oclif update notice: this is a dev tool
 // talking to a user who only asked to start the server.
@@ -14,7 +14,8 @@ const fs = require('node:fs')
 const path = require('node:path')
 
 const root = path.join(__dirname, '..')
-const plugin = path.join(root, 'plugins', 'iss-plugin-delete')
+// The first-party plugins, built against this checkout's SDK.
+const plugins = ['iss-plugin-delete', 'iss-plugin-rename'].map((name) => path.join(root, 'plugins', name))
 const all = process.argv.includes('--all')
 const env = {...process.env, OCLIF_SKIP_NEW_VERSION_CHECK: 'true'}
 
@@ -66,15 +67,17 @@ if (all || manifestInputs > mtime(manifest)) {
   run('oclif manifest', [oclif, 'manifest'])
 }
 
-const pluginManifest = path.join(plugin, 'oclif.manifest.json')
-const pluginInputs = Math.max(
-  newest(path.join(plugin, 'src')),
-  newest(path.join(plugin, 'test')),
-  mtime(path.join(plugin, 'package.json')),
-  mtime(path.join(plugin, 'tsconfig.json')),
-  mtime(path.join(root, 'dist', 'src', 'index.d.ts')),
-)
-if (all || pluginInputs > mtime(pluginManifest)) {
-  run('plugin tsc', [tsc, '-p', '.'], plugin)
-  run('plugin manifest', ['--require', hostResolution, oclif, 'manifest'], plugin)
+for (const plugin of plugins) {
+  const pluginManifest = path.join(plugin, 'oclif.manifest.json')
+  const pluginInputs = Math.max(
+    newest(path.join(plugin, 'src')),
+    newest(path.join(plugin, 'test')),
+    mtime(path.join(plugin, 'package.json')),
+    mtime(path.join(plugin, 'tsconfig.json')),
+    mtime(path.join(root, 'dist', 'src', 'index.d.ts')),
+  )
+  if (all || pluginInputs > mtime(pluginManifest)) {
+    run('plugin tsc', [tsc, '-p', '.'], plugin)
+    run('plugin manifest', ['--require', hostResolution, oclif, 'manifest'], plugin)
+  }
 }
