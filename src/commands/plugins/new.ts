@@ -71,8 +71,10 @@ export default class PluginsNew extends Command {
         `next: cd ${path.relative(process.cwd(), dir) || '.'} && npm install && npm test && ${this.config.bin} plugins link --no-install .`,
       )
     } catch (error) {
-      if (error instanceof PlanError) this.error(error.message, {exit: 2})
-      throw error
+      if (!(error instanceof PlanError)) throw error
+      // One line, never wrapped or decorated, as every iss command reports a failure.
+      process.stderr.write(`${this.config.bin}: ${error.message}\n`)
+      this.exit(2)
     }
 
     return {dir, files}

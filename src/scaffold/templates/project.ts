@@ -28,7 +28,7 @@ export function packageJson(plan: PluginPlan): string {
     scripts: {
       build:
         'tsc -p . && OCLIF_SKIP_NEW_VERSION_CHECK=true node --require image-sharing-service/register node_modules/oclif/bin/run.js manifest',
-      test: "npm run build && mocha --require image-sharing-service/register --timeout 30000 'dist/test/**/*.test.js'",
+      test: "npm run build && node --require image-sharing-service/register node_modules/mocha/bin/mocha.js --timeout 30000 'dist/test/**/*.test.js'",
       prepack: 'npm run build',
     },
     oclif: {commands: './dist/src/commands', topicSeparator: ' '},
