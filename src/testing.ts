@@ -19,8 +19,7 @@ import {
 import type {PluginRecord} from './core/discovery.js'
 import {createIssServer, type IssServer} from './core/server-app.js'
 
-export {FsStore} from './core/store/fs-store.js'
-export {createIssServer, type IssServer} from './core/server-app.js'
+export type {IssServer} from './core/server-app.js'
 export type {PluginRecord} from './core/discovery.js'
 
 /** A running server on 127.0.0.1 with a fresh temporary store. */

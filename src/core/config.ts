@@ -22,11 +22,11 @@ export interface ServerConfig {
   /** A request in progress must move at least this many bytes per `rateWindowMs` in each direction. */
   readonly minRateBytes: number
   readonly rateWindowMs: number
-  /** A request's frame header and head must arrive within this long (default {@link DEFAULT_HEADER_TIMEOUT_MS}). */
+  /** A request's frame header and head must arrive within this long (default 10 000 ms). */
   readonly headerTimeoutMs?: number
-  /** A whole request must average this many bytes per second over its size (default {@link DEFAULT_MIN_AVERAGE_RATE}). */
+  /** A whole request must average this many bytes per second over its size (default 16 KiB/s). */
   readonly minAverageRate?: number
-  /** ... plus this long (default {@link DEFAULT_DEADLINE_SLACK_MS}). */
+  /** ... plus this long (default 60 000 ms). */
   readonly deadlineSlackMs?: number
   /** On SIGINT/SIGTERM, how long in-flight requests may take to finish. */
   readonly shutdownGraceMs: number

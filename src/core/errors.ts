@@ -48,6 +48,7 @@ export const ErrorCode = {
   DIGEST_MISMATCH: 'E_DIGEST_MISMATCH',
 } as const
 
+/** One code of the catalogue (`E_DUPLICATE`, ...), as sent in an ERROR answer's CODE. */
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode]
 
 /** One line per code: what it means, used by docs/protocol.md and its documentation test. */
@@ -104,10 +105,11 @@ export function answerClosesConnection(answer: {
   return answer.COMMAND === null || CLOSING_CODES.has(answer.CODE ?? '')
 }
 
+/** Options of an {@link IssError}: whether the connection must close after it, extra response keys, a cause. */
 export interface IssErrorOptions {
   /**
    * After answering, the connection cannot continue (the byte stream is out of step). Honoured
-   * only for {@link CLOSING_CODES}; E_BUSY, E_SHUTTING_DOWN and E_TIMEOUT are always fatal.
+   * only for the closing codes (E_BUSY, E_MALFORMED, E_SHUTTING_DOWN, E_TIMEOUT, E_TOO_LARGE); E_BUSY, E_SHUTTING_DOWN and E_TIMEOUT are always fatal.
    */
   fatal?: boolean
   /** Extra response keys for VERSION requests, e.g. COMMANDS with E_UNKNOWN_COMMAND. */

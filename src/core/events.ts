@@ -20,6 +20,7 @@ export interface ServerEvents {
   'server.stopping': {readonly reason: string}
 }
 
+/** The name of a server event: `image.published`, `image.deleted`, `image.renamed`, `server.started`, `server.stopping`. */
 export type ServerEventName = keyof ServerEvents
 
 /** Every event name, for validating declarations. */

@@ -59,7 +59,7 @@ export interface StreamedFileData {
 
 /** What a handler answers on success. Failures are thrown as IssError (see `errors`). */
 export interface HandlerResponse {
-  /** DETAILS: a message, a list of names (an array, or a lazy {@link StringList} encoded as it is sent), or null. */
+  /** DETAILS: a message, a list of names (an array, or a lazy `StringList` encoded as it is sent), or null. */
   details?: string | StringList | null
   /** FILENAME: the stored name when the request resolved to a stored file; defaults to the request's. */
   filename?: string | null
@@ -98,6 +98,11 @@ export interface CommandHandler {
    * gets that upload, so `handle` must check everything `accept` checks.)
    */
   accept?(head: RequestHead, context: HandlerContext): Promise<Upload>
+  /**
+   * Answers a validated request (with its FILE_DATA received into the upload `accept` returned, if
+   * any). Resolves to the OK answer; throws an IssError (from `errors`) for an ERROR answer whose
+   * DETAILS is its message and CODE its code; any other throw becomes E_INTERNAL and is logged.
+   */
   handle(request: HandlerRequest, context: HandlerContext): Promise<HandlerResponse>
 }
 

@@ -28,6 +28,7 @@ export {ExitCode, UnsupportedCommandError, UsageError} from './errors.js'
 export type CommandFlags<T extends typeof Command> = Interfaces.InferredFlags<
   (typeof ProtocolCommand)['baseFlags'] & T['flags']
 >
+/** The parsed arguments of a command class `T` (`this.args`). */
 export type CommandArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
 
 /** A request as a protocol command writes it; STATUS, VERSION and the other seed keys are filled in. */
@@ -39,6 +40,7 @@ export interface ProtocolRequest {
   extra?: Record<string, PickleValue>
 }
 
+/** How {@link ProtocolCommand.request} moves FILE_DATA: what it uploads, where a response's goes, the progress label. */
 export interface ProtocolRequestOptions {
   /** The request's FILE_DATA, streamed from `stream` (exactly `length` bytes). */
   fileData?: OutgoingFileData
@@ -266,6 +268,11 @@ export abstract class ProtocolCommand<T extends typeof Command> extends Command 
     process.exitCode = this.worstExitCode
   }
 
+  /**
+   * Parses flags and arguments (oclif's life cycle).
+   *
+   * @internal
+   */
   protected override async init(): Promise<void> {
     await super.init()
     const ctor = this.ctor as T & typeof ProtocolCommand
@@ -285,6 +292,11 @@ export abstract class ProtocolCommand<T extends typeof Command> extends Command 
     this.argList = argv.map(String)
   }
 
+  /**
+   * Turns a failure into one line and an exit code (oclif's life cycle).
+   *
+   * @internal
+   */
   protected override async catch(error: Interfaces.CommandError): Promise<unknown> {
     const ctor = this.ctor as T & typeof ProtocolCommand
     const allFlags = {...ctor.baseFlags, ...ctor.flags, json: {}}
@@ -306,6 +318,11 @@ export abstract class ProtocolCommand<T extends typeof Command> extends Command 
     this.exit(Math.max(failure.exitCode, this.worstExitCode))
   }
 
+  /**
+   * Closes the connection (oclif's life cycle).
+   *
+   * @internal
+   */
   protected override async finally(error: Error | undefined): Promise<unknown> {
     this.home.connection?.close()
     this.home.connection = undefined

@@ -9,7 +9,7 @@ export const Tokens = {
   Logger: Symbol.for('iss.Logger'),
   /** The {@link ServerConfig} of this server. */
   Config: Symbol.for('iss.Config'),
-  /** The {@link HandlerRegistry} of this server. */
+  /** The handler registry of this server (which plugin serves which COMMAND). */
   Registry: Symbol.for('iss.Registry'),
   /** The {@link AccessPolicy} of this server: `judge(token, scope, peer)` for every front door. */
   Access: Symbol.for('iss.Access'),

@@ -6,6 +6,7 @@ import {SNIFF_BYTES, whyNotFamily} from './sniff.js'
 
 /** Bytes being uploaded, as an `Upload` offers them: the first bytes and how many there are in all. */
 export interface UploadedContent {
+  /** The first bytes (up to 33). */
   head(): Buffer
   readonly bytesWritten: number
 }

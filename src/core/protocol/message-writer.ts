@@ -17,7 +17,7 @@ import type {PickleValue} from './values.js'
 export interface OutgoingMessage {
   COMMAND: string | null
   STATUS: string | null
-  /** A message, or a list of str (an array, or any {@link StringList}: {@link encodeFrameChunks} encodes it as it goes). */
+  /** A message, or a list of str (an array, or any lazy `StringList`, encoded as it goes). */
   DETAILS: string | StringList | null
   FILENAME: string | null
   FILE_DATA: Buffer | null

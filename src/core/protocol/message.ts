@@ -17,7 +17,7 @@ export const PROTOCOL_VERSION = 1
 /** A validated message. Missing keys read as null; keys the core does not know are kept in `extra`. */
 export interface Message {
   COMMAND: string | null
-  /** Normally one of {@link STATUSES}; any other str is kept so that it can be refused by name. */
+  /** Normally REQUEST, OK or ERROR; any other str is kept so that it can be refused by name. */
   STATUS: string | null
   DETAILS: string | string[] | null
   FILENAME: string | null

@@ -4,6 +4,7 @@
  */
 export type PickleKey = string | bigint
 
+/** A value the pickle subset decodes or encodes: None, bool, int (bigint), float, str, bytes, list, tuple, dict. */
 export type PickleValue =
   null | boolean | bigint | number | string | Buffer | PickleValue[] | PickleTuple | PickleDict | StreamedBytes
 

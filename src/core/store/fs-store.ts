@@ -355,11 +355,12 @@ export class FsStore implements ImageStore {
     })
   }
 
-  /** See {@link renameWithoutReplacing}: link under the new name, then unlink the old, under both key locks. */
+  /** Never replaces (src/core/store/fs-rename.ts): link under the new name, then unlink the old, under both key locks. */
   async rename(from: string, to: string): Promise<StoredImage> {
     this.ensureOpen()
     const {root, index, keys} = this
     const before = index.get(identityKey(from))
+    const sha256 = before && (await this.digests.lookup(identityKey(from), before).catch(() => undefined))
     const sync = async (directory: string) => (directory === root ? this.rootSync.sync() : syncDirectory(directory))
     const after = await renameWithoutReplacing(
       {root, index, keys, fsync: this.options.fsync, syncDirectory: sync},
@@ -368,6 +369,9 @@ export class FsStore implements ImageStore {
     )
     if (before !== undefined) this.handles.drop(before.name)
     this.handles.drop(after.name)
+    // The digest moves with the bytes (a record the old name left behind would only be rebuilt).
+    await this.digests.forget(identityKey(from)).catch(ignore)
+    if (sha256) await this.digests.record(identityKey(after.name), after, sha256).catch(ignore)
     return after
   }
 

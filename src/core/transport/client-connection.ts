@@ -63,7 +63,9 @@ export function isConnectionError(error: unknown): error is ConnectionError {
 }
 
 /** Where the FILE_DATA of a response goes, chunk by chunk, as it arrives. A returned promise is awaited. */
+/** Where a response's FILE_DATA goes as it arrives, chunk by chunk (a returned promise is awaited: backpressure). */
 export interface FileDataSink {
+  /** Takes the next chunk of FILE_DATA. */
   write(chunk: Buffer): Promise<void> | void
 }
 
@@ -80,6 +82,7 @@ export interface TransferObserver {
   update?(done: number): void
 }
 
+/** Per-request options of {@link ClientConnection.request}: FILE_DATA to stream up, where a response's goes, a progress observer. */
 export interface ClientRequestOptions {
   /** Stream this as the request's FILE_DATA (the message's FILE_DATA must then be null). */
   fileData?: OutgoingFileData
@@ -88,6 +91,10 @@ export interface ClientRequestOptions {
   observer?: TransferObserver
 }
 
+/**
+ * Where and how {@link ClientConnection.connect} connects: `host`, `port`, `timeoutMs` (per read or write
+ * step, in ms), `byteOrder` of frame headers, `maxSize` (largest response FILE_DATA accepted, bytes).
+ */
 export interface ClientConnectionOptions {
   host: string
   port: number
