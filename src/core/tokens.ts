@@ -11,6 +11,6 @@ export const Tokens = {
   Config: Symbol.for('iss.Config'),
   /** The handler registry of this server (which plugin serves which COMMAND). */
   Registry: Symbol.for('iss.Registry'),
-  /** The {@link AccessPolicy} of this server: `judge(token, scope, peer)` for every front door. */
+  /** The access policy (`AccessPolicy`) of this server: `judge(token, scope, peer)` for every front door. */
   Access: Symbol.for('iss.Access'),
 } as const

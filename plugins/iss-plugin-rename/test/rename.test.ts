@@ -52,9 +52,11 @@ describe('iss-plugin-rename: the RENAME handler on a real server', () => {
     await server?.stop()
   })
 
-  it('is served next to the built-in commands, declared by this plugin', () => {
+  it('is served next to the built-in commands, declared by this plugin with the delete scope', () => {
     const declaration = server.server.registry.declarations().find((d) => d.command === 'RENAME')
     expect(declaration?.plugin).to.equal('iss-plugin-rename')
+    // The old name disappears, as with DELETE: a token needs the delete scope.
+    expect(declaration?.scope).to.equal('delete')
   })
 
   it('renames a stored image found case-insensitively; the answer names the new stored name', async () => {

@@ -65,6 +65,7 @@ describe('${plan.verb} on a real server', () => {
   it('is served next to the built-in commands, declared by this plugin', () => {
     const declaration = server.server.registry.declarations().find((d) => d.command === '${plan.verb}')
     expect(declaration?.plugin).to.equal('${plan.name}')
+    expect(declaration?.scope).to.equal('${plan.scope}')
   })
 
   it('answers with the stored name of an image, matched case-insensitively', async () => {
