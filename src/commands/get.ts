@@ -16,6 +16,8 @@ import {localReason} from '../core/client-failure.js'
 import {isIssError} from '../core/errors.js'
 import {StreamedBytes} from '../core/protocol/values.js'
 import {ExitCode, type ItemResult, ProtocolCommand, UsageError} from '../core/protocol-command.js'
+import {ResumableDownload} from '../core/resumable-download.js'
+import {VerifyingSink} from '../core/transfer-digest.js'
 import {formatBytes} from '../core/transfer-progress.js'
 import {ConnectionError, isConnectionError} from '../core/transport/client-connection.js'
 
@@ -61,6 +63,12 @@ export default class Get extends ProtocolCommand<typeof Get> {
       summary: 'Folder to download into, or a file name when downloading one image. Default: the current folder.',
     }),
     force: Flags.boolean({char: 'f', default: false, summary: 'Replace existing files.'}),
+    continue: Flags.boolean({
+      char: 'c',
+      default: false,
+      summary:
+        'Keep the part file of a cut download (for a week) and resume it on the next run; the whole file is checked by SHA-256.',
+    }),
     'max-size': sizeFlag({min: 1})({
       default: DEFAULT_MAX_SIZE,
       defaultHelp: async () => formatByteSize(DEFAULT_MAX_SIZE),
@@ -159,13 +167,16 @@ export default class Get extends ProtocolCommand<typeof Get> {
   }
 
   private async download(result: GetResult): Promise<void> {
+    if (this.flags.continue) {
+      await this.downloadResumable(result)
+      return
+    }
+
     const target = result.path!
     const download = await Download.start(target)
     try {
-      const response = await this.request(
-        {COMMAND: 'GET', FILENAME: result.name},
-        {sink: download.sink, label: result.name},
-      )
+      const sink = new VerifyingSink(download.sink)
+      const response = await this.request({COMMAND: 'GET', FILENAME: result.name}, {sink, label: result.name})
       if (response.STATUS === 'ERROR') {
         await download.discard()
         this.itemFailed(result, result.name, {
@@ -193,6 +204,12 @@ export default class Get extends ProtocolCommand<typeof Get> {
           `${this.address} answered GET ${result.name} with another file (${JSON.stringify(response.FILENAME)})`,
         )
       }
+      const actual = sink.actual()
+      if (sink.expected !== undefined && actual !== sink.expected) {
+        await download.discard()
+        this.digestMismatch(result, sink.expected, actual)
+        return
+      }
       await download.publish(this.flags.force)
       Object.assign(result, {status: 'ok', bytes: download.bytes})
       this.say(`${result.name}: saved to ${target} (${formatBytes(download.bytes)})`)
@@ -212,6 +229,79 @@ export default class Get extends ProtocolCommand<typeof Get> {
       // A local write failure (disk full, permissions) fails this image; the others go on.
       const code = (error as {code?: string}).code ?? 'E_LOCAL_WRITE'
       this.itemFailed(result, result.name, localFailure(code, `cannot write it: ${(error as Error).message}`))
+    }
+  }
+
+  /** A download whose bytes differ from the server's SHA-256: nothing was kept; exit 3. */
+  private digestMismatch(result: GetResult, expected: string, actual: string): void {
+    this.itemFailed(result, result.name, {
+      source: 'connection',
+      code: 'E_DIGEST_MISMATCH',
+      message:
+        `damaged on the way: its SHA-256 is ${actual.slice(0, 12)}…, the server's is ${expected.slice(0, 12)}…; ` +
+        'nothing was saved',
+      exitCode: ExitCode.CONNECTION,
+    })
+  }
+
+  /**
+   * --continue: the part file beside the target grows across runs (GET OFFSET); a server that sends the whole
+   * image instead makes it start over; a changed image on the server restarts from zero (once per run).
+   */
+  private async downloadResumable(result: GetResult): Promise<void> {
+    const target = result.path!
+    const download = await ResumableDownload.open(target, this.address, result.name)
+    try {
+      for (let attempt = 0; ; attempt++) {
+        const extra = download.offset > 0 ? {OFFSET: BigInt(download.offset)} : undefined
+        const response = await this.request(
+          {COMMAND: 'GET', FILENAME: result.name, ...(extra && {extra})},
+          {sink: download.sink, label: result.name},
+        )
+        if (response.STATUS === 'ERROR') {
+          await download.keep()
+          this.itemFailed(result, result.name, {
+            source: 'server',
+            code: response.CODE,
+            message: detailsText(response.DETAILS),
+            exitCode: ExitCode.SERVER_ERROR,
+          })
+          return
+        }
+        if (response.FILENAME !== null && identityKey(response.FILENAME) !== identityKey(result.name)) {
+          throw new ConnectionError(
+            'protocol',
+            this.address,
+            `${this.address} answered GET ${result.name} with another file (${JSON.stringify(response.FILENAME)})`,
+          )
+        }
+        if (download.result === 'changed' && attempt === 0) {
+          this.say(`${result.name}: changed on the server since the last attempt; starting over`)
+          await download.reset()
+          continue
+        }
+        await download.flush()
+        break
+      }
+      const {sha256, isIntact} = await download.finish(this.flags.force)
+      if (!isIntact) {
+        await download.discard()
+        this.digestMismatch(result, download.expectedSha256!, sha256)
+        return
+      }
+      Object.assign(result, {status: 'ok', bytes: download.bytes})
+      const resumed =
+        download.offset > 0 && download.result === 'appended' ? `, resumed at ${formatBytes(download.offset)}` : ''
+      this.say(`${result.name}: saved to ${target} (${formatBytes(download.bytes)}${resumed})`)
+    } catch (error) {
+      if (error instanceof TargetExistsError) {
+        await download.keep()
+        this.itemFailed(result, result.name, localFailure(error.code, error.message))
+        return
+      }
+      // Anything else (a cut connection): the part and its sidecar stay for the next --continue.
+      await download.keep()
+      throw error
     }
   }
 

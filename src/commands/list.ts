@@ -1,3 +1,6 @@
+import {Args, Flags} from '@oclif/core'
+
+import {entriesOf, formatEntries, type ListEntry, nameFilter} from '../core/long-listing.js'
 import {printable} from '../core/printable.js'
 import {ExitCode, ProtocolCommand} from '../core/protocol-command.js'
 import type {Message} from '../core/protocol/message.js'
@@ -9,6 +12,8 @@ export interface ListResult {
   names: string[]
   /** The server's message when it sent one instead of names (an empty store), else null. */
   message: string | null
+  /** With --long: one entry per name (size, time, digest; null where the server did not say). */
+  entries?: ListEntry[]
   /** Present when the server answered ERROR. */
   error?: {code: string | null; message: string}
 }
@@ -33,7 +38,30 @@ export default class List extends ProtocolCommand<typeof List> {
     {command: '<%= config.bin %> <%= command.id %>', description: 'List the images on the local server.'},
     {command: 'ISS_HOST=images.example.net <%= config.bin %> <%= command.id %>', description: 'On another server.'},
     {command: '<%= config.bin %> <%= command.id %> --json', description: 'As JSON: {"names": [...], "message": null}.'},
+    {
+      command: '<%= config.bin %> <%= command.id %> --long',
+      description: 'Size, upload time and short SHA-256 of each.',
+    },
+    {
+      command: "<%= config.bin %> <%= command.id %> 'cat*.jpg'",
+      description: 'Only names matching a shell-style pattern.',
+    },
   ]
+
+  static override args = {
+    pattern: Args.string({
+      description: 'Only names matching this shell-style pattern (*, ?, [...]), compared case-insensitively.',
+      required: false,
+    }),
+  }
+
+  static override flags = {
+    long: Flags.boolean({
+      char: 'l',
+      default: false,
+      summary: 'Show size, upload time and a short SHA-256 for each image (--json: every field in full).',
+    }),
+  }
 
   // A listing carries no image. An iss server pages (10,000 names of at most 255 bytes: under 2.6 MB a
   // page); 16 MiB of FILE_DATA allows a 32 MiB frame, for a server that does not page (a seed server).
@@ -41,32 +69,43 @@ export default class List extends ProtocolCommand<typeof List> {
 
   async run(): Promise<ListResult> {
     const names: string[] = []
+    const entries: ListEntry[] = []
     const json = this.jsonEnabled()
+    const {long} = this.flags
+    const matches = nameFilter(this.args.pattern)
+    const withEntries = (result: ListResult): ListResult => (long ? {...result, entries} : result)
     let after: string | undefined
     for (;;) {
-      const response = await this.request({
-        COMMAND: 'LIST',
-        extra: after === undefined ? {LIMIT: BigInt(PAGE_SIZE)} : {AFTER: after, LIMIT: BigInt(PAGE_SIZE)},
-      })
+      const page: Record<string, bigint | string | boolean> = {LIMIT: BigInt(PAGE_SIZE)}
+      if (after !== undefined) page.AFTER = after
+      if (long) page.LONG = true
+      const response = await this.request({COMMAND: 'LIST', extra: page})
       if (response.STATUS === 'ERROR') {
         const message = typeof response.DETAILS === 'string' ? response.DETAILS : 'the server refused to list'
         this.recordExitCode(ExitCode.SERVER_ERROR)
         if (!json) process.stderr.write(`iss: ${printable(message)}\n`)
-        return {names, message: null, error: {code: response.CODE, message}}
+        return withEntries({names, message: null, error: {code: response.CODE, message}})
       }
 
       if (!Array.isArray(response.DETAILS)) {
         // A message instead of names: the store is empty (only a first page says so).
         const message = response.DETAILS ?? ''
         if (after === undefined && message !== '' && !json) await print(`${printable(message)}\n`)
-        return {names, message: after === undefined ? response.DETAILS : null}
+        return withEntries({names, message: after === undefined ? response.DETAILS : null})
       }
 
-      if (json) names.push(...response.DETAILS)
-      else if (response.DETAILS.length > 0)
-        await print(response.DETAILS.map((name) => printable(name)).join('\n') + '\n')
+      const shown = response.DETAILS.filter((name) => matches(name))
+      if (long) {
+        const pageEntries = entriesOf(response.DETAILS, response.extra.get('ENTRIES')).filter((entry) =>
+          matches(entry.name),
+        )
+        if (json) entries.push(...pageEntries)
+        else if (pageEntries.length > 0) await print(formatEntries(pageEntries))
+      }
+      if (json) names.push(...shown)
+      else if (!long && shown.length > 0) await print(shown.map((name) => printable(name)).join('\n') + '\n')
       const next = this.nextPage(response, after)
-      if (next === undefined) return {names, message: null}
+      if (next === undefined) return withEntries({names, message: null})
       after = next
     }
   }

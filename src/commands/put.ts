@@ -1,4 +1,5 @@
 import {Args, Flags} from '@oclif/core'
+import {createHash} from 'node:crypto'
 import {open} from 'node:fs/promises'
 import path from 'node:path'
 
@@ -13,6 +14,7 @@ import {isIssError} from '../core/errors.js'
 import {familyOf, validateImageName} from '../core/images/names.js'
 import {matchesFamily, SNIFF_BYTES} from '../core/images/sniff.js'
 import {ExitCode, type ItemResult, ProtocolCommand, UsageError} from '../core/protocol-command.js'
+import {digestIn, fileSha256, hashingStream, SHA256_PLACEHOLDER} from '../core/transfer-digest.js'
 import {formatBytes} from '../core/transfer-progress.js'
 import {isConnectionError} from '../core/transport/client-connection.js'
 import {type FileSnapshot, verifiedFileStream} from '../core/verified-file-stream.js'
@@ -71,6 +73,11 @@ export default class Put extends ProtocolCommand<typeof Put> {
       summary: 'Store the file under this name instead of its own (one FILE only).',
     }),
     ...putBatchFlags,
+    'skip-identical': Flags.boolean({
+      default: false,
+      summary:
+        'A name already stored with the same bytes (same SHA-256) counts as done ("identical"), not as an error.',
+    }),
   }
 
   static override strict = false
@@ -116,13 +123,35 @@ export default class Put extends ProtocolCommand<typeof Put> {
   private async upload(result: PutResult, snapshot: FileSnapshot): Promise<void> {
     const name = result.name!
     try {
+      // The digest always goes with the data: known up front with --skip-identical (hashed first, to compare
+      // with a duplicate's), else computed while sending and written after FILE_DATA.
+      const known = this.flags['skip-identical'] ? await fileSha256(result.file) : undefined
+      const hash = createHash('sha256')
+      const stream = verifiedFileStream(result.file, snapshot)
       const response = await this.request(
-        {COMMAND: 'PUT', FILENAME: name},
-        {fileData: {length: snapshot.size, stream: verifiedFileStream(result.file, snapshot)}, label: name},
+        known === undefined
+          ? {COMMAND: 'PUT', FILENAME: name, trailing: {SHA256: SHA256_PLACEHOLDER}}
+          : {COMMAND: 'PUT', FILENAME: name, extra: {SHA256: known}},
+        {
+          fileData:
+            known === undefined
+              ? {
+                  length: snapshot.size,
+                  stream: hashingStream(stream, hash),
+                  trailer: () => ({SHA256: hash.digest('hex')}),
+                }
+              : {length: snapshot.size, stream},
+          label: name,
+        },
       )
       if (response.STATUS === 'OK') {
         result.status = 'ok'
         this.say(`${result.file}: uploaded as ${name} (${formatBytes(snapshot.size)})`)
+        return
+      }
+      if (known !== undefined && response.CODE === 'E_DUPLICATE' && digestIn(response.extra) === known) {
+        result.status = 'identical'
+        this.say(`${result.file}: identical to ${name} on the server (same SHA-256), not sent again`)
         return
       }
       let message = serverRefusalText(detailsText(response.DETAILS))
@@ -131,7 +160,8 @@ export default class Put extends ProtocolCommand<typeof Put> {
         source: 'server',
         code: response.CODE,
         message,
-        exitCode: ExitCode.SERVER_ERROR,
+        // The bytes were damaged on the way: an integrity failure, like a connection's.
+        exitCode: response.CODE === 'E_DIGEST_MISMATCH' ? ExitCode.CONNECTION : ExitCode.SERVER_ERROR,
       })
     } catch (error) {
       if (isConnectionError(error) || !(error instanceof Error)) throw error

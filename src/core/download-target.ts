@@ -16,6 +16,11 @@ export const STALE_PART_MS = 60 * 60 * 1000
 // `.NAME.iss-<pid>-<random>.part`: dot-named so that it never looks like a finished image.
 const PART_PATTERN = /^\..*\.iss-(\d+)-[\da-f]+\.part$/
 
+/** `get --continue` part files and their sidecars are kept this long for a resume, then swept. */
+export const CONTINUE_KEEP_MS = 7 * 24 * 60 * 60 * 1000
+/** `.NAME.iss-continue.part` and `.NAME.iss-continue.json` (src/core/resumable-download.ts). */
+const CONTINUE_PATTERN = /^\..*\.iss-continue\.(?:part|json)$/
+
 /**
  * Bytes of the target's name kept in its part file's name: with the fixed parts (a dot, `.iss-`, a pid
  * of up to 10 digits, `-`, 12 hex digits, `.part`: 34 bytes) the part file's name stays within 255
@@ -211,6 +216,18 @@ export async function sweepStaleParts(directory: string, now = Date.now()): Prom
     return removed
   }
   for (const name of names) {
+    if (CONTINUE_PATTERN.test(name)) {
+      const stats = await lstat(path.join(directory, name)).catch(() => undefined)
+      if (
+        stats?.isFile() &&
+        now - stats.mtimeMs > CONTINUE_KEEP_MS &&
+        (await unlink(path.join(directory, name))
+          .then(() => true)
+          .catch(() => false))
+      )
+        removed.push(name)
+      continue
+    }
     const match = PART_PATTERN.exec(name)
     if (match === null) continue
     const file = path.join(directory, name)

@@ -38,6 +38,8 @@ export interface ProtocolRequest {
   DETAILS?: string | string[] | null
   /** Extension keys; VERSION = 1 is always added. */
   extra?: Record<string, PickleValue>
+  /** Keys after FILE_DATA, as placeholders of their final length (see OutgoingFileData.trailer). */
+  trailing?: Record<string, PickleValue>
 }
 
 /** How {@link ProtocolCommand.request} moves FILE_DATA: what it uploads, where a response's goes, the progress label. */
@@ -194,6 +196,7 @@ export abstract class ProtocolCommand<T extends typeof Command> extends Command 
           FILENAME: message.FILENAME ?? null,
           FILE_DATA: null,
           extra: {...message.extra, VERSION: BigInt(PROTOCOL_VERSION), ...tokenKey(this.flags.token)},
+          ...(message.trailing !== undefined && {trailing: message.trailing}),
         },
         {fileData: options.fileData, observer, sink: options.sink},
       )

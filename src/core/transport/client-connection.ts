@@ -9,6 +9,7 @@ import type {Message} from '../protocol/message.js'
 import {MessageReader, type ReaderEvent} from '../protocol/message-reader.js'
 import {encodeFrame, encodeStreamingFrame, type OutgoingMessage} from '../protocol/message-writer.js'
 import type {PickleLimits} from '../protocol/pickle-decoder.js'
+import type {PickleKey, PickleValue} from '../protocol/values.js'
 import {CLIENT_MIN_RATE, CLIENT_PICKLE_LIMITS, requestDeadlineMs} from './client-limits.js'
 import {largeChunks} from './large-chunks.js'
 import {type ClientSocketFactory, tcpClientFactory} from './socket-factory.js'
@@ -67,12 +68,23 @@ export function isConnectionError(error: unknown): error is ConnectionError {
 export interface FileDataSink {
   /** Takes the next chunk of FILE_DATA. */
   write(chunk: Buffer): Promise<void> | void
+  /**
+   * Called once before the first chunk with the answer's keys decoded before FILE_DATA (a GET's SHA256
+   * and OFFSET), so the sink can verify as it writes or start over. Throwing fails the request.
+   */
+  begin?(head: ReadonlyMap<PickleKey, PickleValue>, length: number): void
 }
 
 /** A request's FILE_DATA sent from a stream of known length (for example fs.createReadStream). */
 export interface OutgoingFileData {
   readonly length: number
   readonly stream: Readable
+  /**
+   * Keys to write after FILE_DATA, asked for once the last byte has gone out (a digest computed while
+   * sending). Each value must encode to the same length as the message's `trailing` placeholder, which
+   * fixed the frame length before the first byte was sent.
+   */
+  readonly trailer?: () => Record<string, PickleValue>
 }
 
 /** Progress callbacks of one request: bytes of FILE_DATA sent or received. */
@@ -307,7 +319,8 @@ export class ClientConnection {
   }
 
   private async sendStreaming(message: OutgoingMessage, fileData: OutgoingFileData, pending: PendingRequest) {
-    const {head, tail} = encodeStreamingFrame(message, fileData.length, this.frameOptions())
+    const options = this.frameOptions()
+    const {head, tail} = encodeStreamingFrame(message, fileData.length, options)
     const {stream, length} = fileData
     pending.observer?.start?.(length)
     await this.send(head)
@@ -331,7 +344,7 @@ export class ClientConnection {
       if (pending.settled || this.failure !== undefined) return
       throw new Error(`the file shrank while it was being sent (${sent} of ${length} bytes)`)
     }
-    await this.send(tail)
+    await this.send(fileData.trailer === undefined ? tail : finalTail(message, fileData, options, tail.length))
   }
 
   private async send(chunk: Buffer): Promise<void> {
@@ -406,6 +419,7 @@ export class ClientConnection {
     const pending = this.pending
     switch (event.type) {
       case 'stream-start': {
+        pending?.sink?.begin?.(event.head, event.maxLength)
         if (pending !== undefined && !pending.settled) {
           // The answer's FILE_DATA may take its own time at the minimum rate; maxLength is within maxSize.
           pending.deadlineBytes += event.maxLength
@@ -458,6 +472,7 @@ export class ClientConnection {
         )
       }
       pending.observer?.start?.(message.FILE_DATA.length)
+      pending.sink?.begin?.(message.extra, message.FILE_DATA.length)
       if (pending.sink) await pending.sink.write(message.FILE_DATA)
       this.received(pending, message.FILE_DATA.length)
     }
@@ -482,6 +497,18 @@ export class ClientConnection {
       pending.reject(error)
     }
   }
+}
+
+/** A streamed frame's tail with the trailer's final values; the same length as the placeholder's, or an Error. */
+function finalTail(
+  message: OutgoingMessage,
+  fileData: OutgoingFileData,
+  options: Parameters<typeof encodeStreamingFrame>[2],
+  placeholderLength: number,
+): Buffer {
+  const {tail} = encodeStreamingFrame({...message, trailing: fileData.trailer!()}, fileData.length, options)
+  if (tail.length !== placeholderLength) throw new Error('the trailing keys changed the frame length')
+  return tail
 }
 
 /** host:port, with brackets around an IPv6 address. */
