@@ -251,6 +251,32 @@ describe('verified transfers, resumable downloads and long listings from the CLI
       }
     })
 
+    it('get --continue starts over from zero when the image on the server changed since the cut', async () => {
+      const data = pngBytes(2_000_000)
+      writeFileSync(path.join(work, 'swap.png'), data)
+      const put = await runCli(['put', path.join(work, 'swap.png'), ...connectionTo(server.port)])
+      expect(put.code, put.stderr).to.equal(0)
+      const out = path.join(work, 'out')
+      mkdirSync(out)
+      // Left by a cut download of an earlier image of that name (another digest).
+      const earlier = pngBytes(2_000_000)
+      writeFileSync(path.join(out, '.swap.png.iss-continue.part'), earlier.subarray(0, 700_000))
+      writeFileSync(
+        path.join(out, '.swap.png.iss-continue.json'),
+        JSON.stringify({
+          server: `127.0.0.1:${server.port}`,
+          name: 'swap.png',
+          size: earlier.length,
+          sha256: sha256(earlier),
+        }),
+      )
+      const result = await runCli(['get', 'swap.png', '-o', out, '--continue', ...connectionTo(server.port)])
+      expect(result.code, result.stderr).to.equal(0)
+      expect(result.stdout).to.contain('changed on the server').and.not.contain('resumed at')
+      expect(readFileSync(path.join(out, 'swap.png')).equals(data)).to.equal(true)
+      expect(readdirSync(out)).to.deep.equal(['swap.png'])
+    })
+
     it('list --long shows size, time and a short digest, aligned; PATTERN filters; --json has every field', async () => {
       const files: Record<string, Buffer> = {
         'cat.png': pngBytes(1500),
