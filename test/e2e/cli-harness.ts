@@ -38,7 +38,26 @@ export function cliEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   for (const [key, value] of Object.entries(process.env)) {
     if (!key.startsWith('ISS_')) env[key] = value
   }
-  return {...env, NO_COLOR: '1', FORCE_COLOR: '0', ...extra}
+  return {...env, NO_COLOR: '1', FORCE_COLOR: '0', ...isolatedHome(), ...extra}
+}
+
+let home: string | undefined
+
+/**
+ * oclif's data, config and cache folders for this test process, never the user's: a developer's own
+ * profiles, known_servers, tokens file or self-signed certificate must not change what a test sees.
+ */
+function isolatedHome(): Record<string, string> {
+  if (home === undefined) {
+    const made = mkdtempSync(path.join(os.tmpdir(), 'iss-test-home-'))
+    home = made
+    process.once('exit', () => rmSync(made, {recursive: true, force: true}))
+  }
+  return {
+    ISS_DATA_DIR: path.join(home, 'data'),
+    ISS_CONFIG_DIR: path.join(home, 'config'),
+    ISS_CACHE_DIR: path.join(home, 'cache'),
+  }
 }
 
 /** Starts `node bin/run.js ...args` (the built CLI, as a user runs it). */

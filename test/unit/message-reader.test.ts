@@ -244,31 +244,6 @@ describe('message-reader', () => {
       expect(reader.byteOrder).to.equal('little')
     })
 
-    // A client reading an answer to a LIST: small frames only.
-    const LIST_FRAME = 1024 * 1024
-
-    it('refuses by the over-limit reading when the other reading would start a body that is no pickle', () => {
-      const header = Buffer.alloc(4)
-      header.writeUInt32BE(100 * 1024 * 1024)
-      expect(header.readUInt32LE(0), 'the little-endian reading fits the limit').to.be.below(LIST_FRAME)
-      const reader = new MessageReader({maxFrameBytes: LIST_FRAME})
-      expect(() => reader.write(Buffer.concat([header, Buffer.alloc(1024)]), []))
-        .to.throw(/over the limit/)
-        .with.property('code', 'E_TOO_LARGE')
-    })
-
-    it('keeps the pickle error when the in-limit reading starts a pickle that later breaks', () => {
-      const pickle = Buffer.concat([Buffer.from([0x80, 4, 0x7d]), Buffer.from('c__builtin__\neval\n', 'latin1')])
-      const header = Buffer.alloc(4)
-      header.writeUInt32LE(pickle.length)
-      expect(header.readUInt32BE(0), 'the big-endian reading is over the limit').to.be.above(LIST_FRAME)
-      const reader = new MessageReader({maxFrameBytes: LIST_FRAME})
-      expect(() => reader.write(Buffer.concat([header, pickle]), []))
-        .to.throw()
-        .with.property('code')
-        .that.does.not.equal('E_TOO_LARGE')
-    })
-
     it('uses a fixed byteOrder without detection', () => {
       const pickle = sizedPickle(272, 4)
       const {events} = read([frame(pickle, 'big')], {byteOrder: 'big'})

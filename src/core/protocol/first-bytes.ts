@@ -11,11 +11,6 @@ export type ForeignStart = 'HTTP' | 'TLS' | 'SSH' | 'other'
 const HTTP_METHODS = new Set(['CONN', 'DELE', 'GET ', 'HEAD', 'OPTI', 'PATC', 'POST', 'PRI ', 'PUT ', 'TRAC'])
 const DICT_STARTS = new Set<number>([Op.EMPTY_DICT, Op.MARK, Op.PROTO])
 
-/** True when `opcode` can be the first byte of a pickled dict (PROTO, MARK or EMPTY_DICT). */
-export function canStartDict(opcode: number): boolean {
-  return DICT_STARTS.has(opcode)
-}
-
 /**
  * Judges the first {@link FIRST_BYTES} (or more) bytes of a connection: null when they can start a
  * frame (the byte after the 4-byte header is PROTO, MARK or EMPTY_DICT, the only ways CPython
@@ -31,7 +26,7 @@ export function foreignStart(first: Buffer): ForeignStart | null {
   if (text === 'SSH-') return 'SSH'
   if (HTTP_METHODS.has(text)) return 'HTTP'
   const opcode = first[FRAME_HEADER_BYTES]
-  if (canStartDict(opcode)) return null
+  if (DICT_STARTS.has(opcode)) return null
   return 'other'
 }
 

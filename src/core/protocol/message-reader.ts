@@ -1,6 +1,5 @@
 import {errors, type IssError, isIssError} from '../errors.js'
 import type {DecodeBudget} from './decode-budget.js'
-import {canStartDict} from './first-bytes.js'
 import {type ByteOrder, FRAME_HEADER_BYTES} from './frame-header.js'
 import {type Message, toMessage} from './message.js'
 import {type DecodeEvent, PickleDecoder, type PickleDecoderOptions, type PickleLimits} from './pickle-decoder.js'
@@ -177,12 +176,6 @@ export class MessageReader {
     try {
       used = decoder.write(chunk.subarray(i, i + take), decoded)
     } catch (error) {
-      if (this.overLimit > 0 && this.bodyReceived === 0 && !canStartDict(chunk[i])) {
-        // The header's in-limit reading was picked, but the body cannot start a pickle: that reading
-        // was not it either, so the frame is refused by its other reading, as an order-fixed reader would.
-        this.remaining = Math.max(0, this.overLimit - this.bodyReceived - take)
-        throw errors.tooLarge('Frame', this.overLimit, this.maxFrameBytes, {fatal: true})
-      }
       this.remaining = Math.max(0, frameMax - this.bodyReceived - take)
       throw error
     } finally {
