@@ -122,8 +122,16 @@ export interface ImageStore {
   /** Removes an image atomically; E_NOT_FOUND if there is none. Returns what was removed. */
   delete(name: string): Promise<StoredImage>
   /**
-   * Gives an image another name (identity rules as for uploads), when the backend can; E_NOT_FOUND,
-   * E_DUPLICATE as for delete and commit. Optional: a backend without it has no RENAME.
+   * Gives the stored image `from` (looked up by identity key) the name `to` atomically, never
+   * replacing another image: resolves to the image under its new stored name (same size, time and
+   * bytes). `to` may differ from the stored name only in case. It does not check content: a handler
+   * calls `assertContentMatchesName(to, await store.openRead(from))` first. Optional: a backend
+   * without it has no RENAME (the filesystem store links the new name, then unlinks the old, under
+   * both key locks; an object store claims the new name, then releases the old).
+   *
+   * @throws {IssError} E_NOT_FOUND when `from` is not stored; E_DUPLICATE when `to` is taken (or is
+   *   exactly the stored name); E_BAD_NAME or E_UNSUPPORTED_TYPE for an invalid `to`; E_NO_SPACE or
+   *   E_READ_ONLY from the disk.
    */
   rename?(from: string, to: string): Promise<StoredImage>
   /** Human-readable location, for start-up output. */
