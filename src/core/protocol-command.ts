@@ -126,6 +126,8 @@ export abstract class ProtocolCommand<T extends typeof Command> extends Command 
   /** The connection of requests made outside a parallel batch's lanes (each lane has its own). */
   private readonly home: {connection?: ClientConnection} = {}
   private worstExitCode = 0
+  /** Set when the server refused our token or its scope: every later item would be refused the same way. */
+  private accessRefusal: string | undefined
   /** True while a request has been sent whole and no byte of its answer has been seen. */
   private silentAfterRequest = false
 
@@ -229,19 +231,44 @@ export abstract class ProtocolCommand<T extends typeof Command> extends Command 
         Object.assign(result, {status: 'error', source: failure.source, code: failure.code, message: failure.message})
       }
     }
-    if (lanes !== undefined) {
-      const pending = results.filter((result) => result.status === 'skipped')
-      return performInLanes(pending, lanes.count, perform, interrupted, lanes.observer)
-    }
-    for (const result of results) {
-      if (result.status !== 'skipped') continue
-      try {
-        await perform(result)
-      } catch (error) {
-        interrupted(result, error)
-        throw error
+    try {
+      if (lanes !== undefined) {
+        const pending = results.filter((result) => result.status === 'skipped')
+        await performInLanes(pending, lanes.count, perform, interrupted, lanes.observer, () => this.refused())
+        return
       }
+      for (const result of results) {
+        if (result.status !== 'skipped') continue
+        if (this.refused()) break
+        try {
+          await perform(result)
+        } catch (error) {
+          interrupted(result, error)
+          throw error
+        }
+      }
+    } finally {
+      this.sayWhatWasNotSent(results)
     }
+  }
+
+  /** True once the server refused our token or its scope (the rest of the items are not sent). */
+  private refused(): boolean {
+    return this.accessRefusal !== undefined
+  }
+
+  /**
+   * After an access refusal, one line for the items left unsent: a server that slows down failed tokens
+   * (E_UNAUTHORIZED) would otherwise make a batch of hundreds crawl for minutes to the same answer.
+   */
+  private sayWhatWasNotSent(results: readonly ItemResult[]): void {
+    const unsent = results.filter((result) => result.status === 'skipped').length
+    if (this.accessRefusal === undefined || unsent === 0 || this.jsonEnabled()) return
+    clearProgressLine()
+    const items = unsent === 1 ? '1 more item was' : `${unsent} more items were`
+    process.stderr.write(
+      `${this.config.bin}: ${items} not sent, as the server refused access (${this.accessRefusal})\n`,
+    )
   }
 
   /**
@@ -255,6 +282,9 @@ export abstract class ProtocolCommand<T extends typeof Command> extends Command 
   ): void {
     Object.assign(result, {status: 'error', source: failure.source, code: failure.code, message: failure.message})
     this.recordExitCode(failure.exitCode)
+    if (failure.source === 'server' && (failure.code === 'E_UNAUTHORIZED' || failure.code === 'E_FORBIDDEN')) {
+      this.accessRefusal ??= failure.code
+    }
     clearProgressLine()
     if (!this.jsonEnabled()) process.stderr.write(`${printable(label)}: ${printable(failure.message, 2000)}\n`)
   }

@@ -1,6 +1,6 @@
 // `iss token create|list|revoke` as a person runs them, and `iss serve` and the clients using what they make.
 import {expect} from 'chai'
-import {readFileSync, statSync, writeFileSync} from 'node:fs'
+import {mkdirSync, readFileSync, statSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 
 import {collect, pngBytes, removeDir, runCli, spawnCli, startIssServer, tempDir} from './cli-harness.js'
@@ -151,6 +151,33 @@ describe('iss token and --token, end to end', function () {
       const fetched = await runCli(['get', 'cat.png', '-p', port, '--token', reader, '-o', path.join(dir, 'out.png')])
       expect(fetched.code, fetched.stderr).to.equal(0)
       expect(readFileSync(path.join(dir, 'out.png')).equals(bytes)).to.equal(true)
+    } finally {
+      await server.stop()
+    }
+  })
+
+  it('a batch whose token is refused stops at the first refusal: one error, the rest not sent, one line saying so', async () => {
+    await runCli(['token', 'create', 'w', '--scope', 'write', '--tokens', tokens])
+    const server = await startIssServer(path.join(dir, 'store'), ['--tokens', tokens, '--anonymous', 'none'])
+    try {
+      const folder = path.join(dir, 'batch')
+      mkdirSync(folder)
+      for (let i = 0; i < 6; i++) writeFileSync(path.join(folder, `img-${i}.png`), pngBytes(500 + i))
+      const wrong = `iss_${'0'.repeat(16)}_${'A'.repeat(43)}`
+      const port = String(server.port)
+      for (const lanes of ['1', '3']) {
+        const human = await runCli(['put', folder, '-p', port, '--token', wrong, '--parallel', lanes])
+        expect(human.code, human.stderr).to.equal(1)
+        expect(human.stderr).to.match(/more items were not sent, as the server refused access \(E_UNAUTHORIZED\)/)
+        const json = await runCli(['put', folder, '-p', port, '--token', wrong, '--parallel', lanes, '--json'])
+        const {results} = JSON.parse(json.stdout) as {results: Array<{status: string; code: string | null}>}
+        const refused = results.filter((r) => r.status === 'error')
+        expect(refused.length, `${lanes} lanes`).to.be.within(1, Number(lanes))
+        expect(refused.every((r) => r.code === 'E_UNAUTHORIZED')).to.equal(true)
+        expect(results.filter((r) => r.status === 'skipped')).to.have.length(6 - refused.length)
+      }
+      const listed = await runCli(['list', '-p', port, '--token', wrong])
+      expect(listed.code).to.equal(1)
     } finally {
       await server.stop()
     }

@@ -38,7 +38,8 @@ export interface LaneObserver<R> {
  * connection), taking items in order. When `perform` throws (a failure of the whole command: the connection
  * broke, the server stopped), no new item starts, the items in flight on the other lanes finish, every lane's
  * connection is closed, and the first failure is rethrown after `interrupted(item, error)` marked its item. So
- * an item is never reported complete unless it is.
+ * an item is never reported complete unless it is. When `stopped()` turns true (a refusal that every later
+ * item would get too), no new item starts either, and the rest stay as they are (not attempted).
  */
 export async function performInLanes<R>(
   items: readonly R[],
@@ -46,6 +47,7 @@ export async function performInLanes<R>(
   perform: (item: R) => Promise<void>,
   interrupted: (item: R, error: unknown) => void,
   observer: LaneObserver<R> = {},
+  stopped: () => boolean = () => false,
 ): Promise<void> {
   let next = 0
   let failure: {error: unknown} | undefined
@@ -63,7 +65,7 @@ export async function performInLanes<R>(
     }
     lanes.push(lane)
     await storage.run(lane, async () => {
-      while (failure === undefined && next < items.length) {
+      while (failure === undefined && !stopped() && next < items.length) {
         const item = items[next++]
         observer.begin?.(item)
         last = 0
