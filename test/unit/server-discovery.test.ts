@@ -10,6 +10,7 @@ import {silentLogger} from '../../src/core/logger.js'
 import {errors} from '../../src/core/errors.js'
 import type {Message} from '../../src/core/protocol/message.js'
 import {StartupError} from '../../src/core/registry.js'
+import {SDK_VERSION} from '../../src/core/sdk-range.js'
 import type {ImageStore} from '../../src/core/store/store.js'
 import {Tokens} from '../../src/core/tokens.js'
 import type {ServerConfig} from '../../src/core/config.js'
@@ -110,7 +111,7 @@ describe('handler discovery, container and dispatch', () => {
     const {registry, refused} = discoverHandlers([old])
     expect(registry.commands()).to.deep.equal([])
     expect(refused).to.have.length(1)
-    expect(refused[0]).to.match(/plugin-old.*SDK \^1\.0\.0.*SDK 2\.0\.0/)
+    expect(refused[0]).to.match(new RegExp(`plugin-old.*SDK \\^1\\.0\\.0.*SDK ${SDK_VERSION.replaceAll('.', '\\.')}`))
     expect(refused[0]).to.contain('iss plugins uninstall plugin-old')
   })
 
