@@ -39,7 +39,12 @@ export interface RunningGallery {
 
 /** A server with its gallery, test-sized limits and a logger whose lines the test can read. */
 export async function startGallery(
-  options: {config?: Partial<ServerConfig>; plugins?: PluginRecord[]; access?: AccessPolicy} = {},
+  options: {
+    config?: Partial<ServerConfig>
+    plugins?: PluginRecord[]
+    access?: AccessPolicy
+    https?: {cert: string; key: string}
+  } = {},
 ): Promise<RunningGallery> {
   const logs: Array<Record<string, unknown>> = []
   const logger: Logger = pino(
@@ -85,12 +90,13 @@ export async function startGallery(
     headerTimeoutMs: 10_000,
     requestTimeoutMs: 60_000,
     idleTimeoutMs: 30_000,
+    https: options.https,
   })
   const address = await gallery.listen()
   return {
     server,
     gallery,
-    base: `http://127.0.0.1:${address.port}`,
+    base: `${options.https ? 'https' : 'http'}://127.0.0.1:${address.port}`,
     httpPort: address.port,
     thumbnailDir,
     logs,
