@@ -44,9 +44,10 @@ export default class Serve extends Command {
   static override summary = 'Run the image server.'
 
   static override description =
-    'Stores JPEG and PNG images in a directory and serves PUT, GET, LIST and every ' +
-    'command an installed plugin adds, to iss clients and to clients of the original Python seed protocol. ' +
-    'Stops gracefully on SIGINT or SIGTERM.'
+    'Stores JPEG and PNG images in a folder or an S3 bucket (--storage) and serves PUT, GET, LIST and every ' +
+    'command an installed plugin adds, to iss clients and to clients of the original Python seed protocol, ' +
+    'over TCP or TLS (--tls), with access tokens (--tokens) and an optional web gallery (--http). ' +
+    'Stops gracefully on SIGINT or SIGTERM; reloads its TLS certificate on SIGHUP.'
 
   static override examples = [
     {command: '<%= config.bin %> <%= command.id %>', description: 'Serve on 127.0.0.1:9595 from the default store.'},
