@@ -33,6 +33,18 @@ const EXIT_START = 3
 
 const size = sizeFlag()
 
+/** The one line for a port that cannot be listened on: a busy one names the flag that picks another. */
+function listenFailure(error: unknown, host: string, port: number, flag: string): string {
+  const code = (error as NodeJS.ErrnoException).code
+  const why =
+    code === 'EADDRINUSE'
+      ? `the port is already in use (another iss serve?); choose another with ${flag}`
+      : code === 'EACCES'
+        ? 'permission denied'
+        : (error as Error).message
+  return `cannot listen on ${host}:${port}: ${why}`
+}
+
 /** True for addresses only this machine can reach. */
 export function isLoopback(host: string): boolean {
   if (host === 'localhost') return true
@@ -199,14 +211,27 @@ export default class Serve extends Command {
     } catch (error) {
       await server.close()
       await access.close()
-      const code = (error as NodeJS.ErrnoException).code
-      const why =
-        code === 'EADDRINUSE'
-          ? 'the port is already in use (another iss serve?); choose another with --port'
-          : code === 'EACCES'
-            ? 'permission denied'
-            : (error as Error).message
-      this.error(`cannot listen on ${config.host}:${config.port}: ${why}`, {exit: EXIT_START})
+      this.error(listenFailure(error, config.host, config.port, '--port'), {exit: EXIT_START})
+    }
+
+    // The gallery listens before anything says the server is up: a busy --http port is one line and exit 3.
+    const galleryLines: string[] = []
+    try {
+      await startServeGallery({
+        server,
+        flags,
+        config,
+        dataDir: this.config.dataDir,
+        logger,
+        log(line) {
+          galleryLines.push(line)
+        },
+        tls,
+      })
+    } catch (error) {
+      await server.close()
+      await access.close()
+      this.error(listenFailure(error, config.host, flags.http ?? 0, '--http'), {exit: EXIT_START})
     }
 
     const shown =
@@ -215,15 +240,7 @@ export default class Serve extends Command {
     this.log(`store: ${server.store.describe()}`)
     this.log(access.describe())
     for (const line of tls?.lines ?? []) this.log(line)
-    await startServeGallery({
-      server,
-      flags,
-      config,
-      dataDir: this.config.dataDir,
-      logger,
-      log: (line) => this.log(line),
-      tls,
-    })
+    for (const line of galleryLines) this.log(line)
     for (const declaration of server.registry.declarations()) {
       this.log(`serves ${declaration.command} (plugin ${declaration.plugin})`)
       // The readable line above says it already; the module path is for debugging.

@@ -128,6 +128,14 @@ describe('iss serve, the command', function () {
     expect(await sameStore.exited).to.equal(3)
     expect(sameStore.output.stderr).to.match(/in use by another iss serve/)
     expect(sameStore.output.stderr).to.not.match(/\n\s+at /)
+
+    // The gallery's port taken: the same kind of line, naming --http, before anything says it listens.
+    const galleryPort = serve(['--port', '0', '--storage', join(dir, 'third'), '--http', String(port)])
+    expect(await galleryPort.exited).to.equal(3)
+    expect(galleryPort.output.stderr).to.match(/cannot listen on 127\.0\.0\.1:\d+: the port is already in use/)
+    expect(galleryPort.output.stderr).to.match(/--http/)
+    expect(galleryPort.output.stdout).to.not.match(/listening on/)
+    expect(galleryPort.output.stderr).to.not.match(/\n\s+at |EADDRINUSE/)
   })
 
   it('a bad size is a usage error (exit 2)', async () => {
