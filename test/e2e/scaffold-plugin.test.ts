@@ -121,12 +121,19 @@ describe('iss plugins new: a scaffolded plugin, from nothing to a working comman
     }
   })
 
-  it('refuses a bad COMMAND, a bad package name and a folder that is not empty: one line, exit 2, nothing written', async () => {
+  it('refuses a bad COMMAND, one iss already has, a bad package name and a folder that is not empty: one line, exit 2, nothing written', async () => {
     const env = installation(dir)
     const badVerb = await runCli(['plugins', 'new', NAME, '--command', '9lives', '--dir', path.join(dir, 'a')], {env})
     expect(badVerb.code).to.equal(2)
     expect(badVerb.stderr).to.match(/^iss: --command '9lives' is not a protocol COMMAND: [^\n]+\n$/u)
     expect(existsSync(path.join(dir, 'a'))).to.equal(false)
+
+    for (const taken of ['put', 'LIST', 'serve']) {
+      const clash = await runCli(['plugins', 'new', NAME, '--command', taken, '--dir', path.join(dir, 'c')], {env})
+      expect(clash.code, taken).to.equal(2)
+      expect(clash.stderr).to.match(/^iss: --command [A-Z]+: iss already has it \('iss [a-z]+'\); [^\n]+\n$/u)
+      expect(existsSync(path.join(dir, 'c'))).to.equal(false)
+    }
 
     const badName = await runCli(['plugins', 'new', 'Bad Name', '--command', 'X', '--dir', path.join(dir, 'b')], {env})
     expect(badName.code).to.equal(2)

@@ -64,6 +64,7 @@ export default class PluginsNew extends Command {
         hostRoot: this.config.root,
         hostDevDependencies: this.config.pjson.devDependencies,
       })
+      this.refuseTakenVerb(plan.verb)
       files = await writePlugin(plan, dir)
       this.log(`wrote ${plan.name} in ${dir}:`)
       for (const file of files) this.log(`  ${file}`)
@@ -78,5 +79,18 @@ export default class PluginsNew extends Command {
     }
 
     return {dir, files}
+  }
+
+  /**
+   * A verb this iss already has, as a client command (`iss put`) or a served COMMAND (PUT), would make a
+   * plugin that every command warns about and that `iss serve` refuses to start with: refuse it here.
+   */
+  private refuseTakenVerb(verb: string): void {
+    const id = verb.toLowerCase().replaceAll('_', '-')
+    const served = Object.keys((this.config.pjson as {iss?: {handlers?: object}}).iss?.handlers ?? {})
+    if (this.config.findCommand(id) === undefined && !served.includes(verb)) return
+    throw new PlanError(
+      `--command ${verb}: iss already has it ('${this.config.bin} ${id}'); choose another verb for the plugin`,
+    )
   }
 }
