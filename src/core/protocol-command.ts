@@ -2,7 +2,7 @@ import {Command, Flags, type Interfaces} from '@oclif/core'
 
 import {accessClientFlags} from './access/flags.js'
 import {describeFailure, type Failure} from './client-failure.js'
-import {ExitCode, UnsupportedCommandError} from './errors.js'
+import {errors, ExitCode, UnsupportedCommandError} from './errors.js'
 import {DEFAULT_MAX_SIZE, DEFAULT_PORT} from './config.js'
 import {unknownFlagMessage} from './did-you-mean.js'
 import {currentLane, type LaneObserver, performInLanes} from './batch/lanes.js'
@@ -14,6 +14,7 @@ import type {PickleValue} from './protocol/values.js'
 import {transferProgress} from './transfer-progress.js'
 import {
   type ClientConnection,
+  ConnectionError,
   type FileDataSink,
   formatAddress,
   isConnectionError,
@@ -205,6 +206,11 @@ export abstract class ProtocolCommand<T extends typeof Command> extends Command 
       this.silentAfterRequest = false
       if (response.STATUS === 'ERROR' && response.CODE === 'E_UNKNOWN_COMMAND') {
         throw new UnsupportedCommandError(message.COMMAND, response.COMMANDS ?? [], connection.address)
+      }
+      // A TLS port answers a clear-text peer before reading it (so with the seed's five keys, no CODE):
+      // a connection problem of ours (exit 3), like a TLS client on a plain port, not an item's refusal.
+      if (response.STATUS === 'ERROR' && response.DETAILS === errors.tlsRequired().message) {
+        throw new ConnectionError('protocol', connection.address, `${connection.address}: ${response.DETAILS}`)
       }
       return response
     } finally {
