@@ -56,6 +56,9 @@ describe('iss client commands', () => {
       const help = await runCli(['--help'])
       expect(help.code).to.equal(0)
       for (const command of ['put', 'get', 'list']) expect(help.stdout).to.match(new RegExp(`^\\s+${command}\\s`, 'm'))
+      // Each topic says what the topic is for, not what its first command does.
+      expect(help.stdout).to.match(/^\s+token\s+Create, list and revoke a server's access tokens\.$/m)
+      expect(help.stdout).to.match(/^\s+config\s+Keep connection settings/m)
       for (const command of ['put', 'get', 'list']) {
         const result = await runCli([command, '--help'])
         expect(result.code).to.equal(0)
