@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 import {createHash} from 'node:crypto'
-import {open} from 'node:fs/promises'
+import {open, stat} from 'node:fs/promises'
 import path from 'node:path'
 
 import type {BatchSummary} from '../core/batch/batch-report.js'
@@ -194,6 +194,11 @@ async function checkLocalFile(file: string, rename: string | undefined): Promise
   const fail = (code: string, message: string): Checked => {
     Object.assign(result, {status: 'error', source: 'local', code, message})
     return {result}
+  }
+
+  // A folder (one with no image in it reaches here) is said as such, before its name is judged as an image's.
+  if ((await stat(file).catch(() => null))?.isDirectory() === true) {
+    return fail('E_LOCAL_NOT_FILE', 'a folder with no .jpg, .jpeg or .png file in it (subfolders need --recursive)')
   }
 
   try {

@@ -144,6 +144,7 @@ describe('iss client commands', () => {
 
     it('put checks each file locally first, one line per failure, and still uploads the good ones (exit 2)', async () => {
       const dir = freshDir('a-folder.png')
+      const plainDir = freshDir('no-images-here')
       const result = await runCli(
         [
           'put',
@@ -151,6 +152,7 @@ describe('iss client commands', () => {
           file('notes.txt', 'hello'),
           file('empty.png', ''),
           dir,
+          plainDir,
           file('fake.jpg', pngBytes(100)),
           file('good.png', pngBytes(100)),
           ...connection,
@@ -159,12 +161,14 @@ describe('iss client commands', () => {
       )
       expect(result.code).to.equal(2)
       const errors = lines(result.stderr)
-      expect(errors).to.have.length(5)
+      expect(errors).to.have.length(6)
       expect(errors[0]).to.contain('missing.png')
       expect(errors[1]).to.contain('notes.txt')
       expect(errors[2]).to.contain('empty.png')
       expect(errors[3]).to.contain('a-folder.png')
-      expect(errors[4]).to.contain('fake.jpg')
+      // A folder is said to be one, whatever its name (not "not a .jpg, .jpeg or .png name").
+      expect(errors[4]).to.contain('no-images-here').and.contain('a folder with no .jpg, .jpeg or .png file')
+      expect(errors[5]).to.contain('fake.jpg')
       expect(lines(result.stdout)).to.have.length(1)
       expect(readdirSync(storage)).to.include('good.png')
       expect(readdirSync(storage)).to.not.include('fake.jpg')
