@@ -1,67 +1,14 @@
 import {expect} from 'chai'
-import {type ChildProcess} from 'node:child_process'
 import {existsSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
-import readline from 'node:readline'
 
 import {ClientConnection} from '../../src/core/transport/client-connection.js'
 import {startRegistry, type LocalRegistry} from '../support/registry.js'
-import {pngBytes, removeDir, ROOT, runCli, spawnCli, tempDir} from './cli-harness.js'
+import {pngBytes, removeDir, ROOT, runCli, tempDir} from './cli-harness.js'
+import {installation, serve} from './plugin-harness.js'
 
 const DELETE_PLUGIN = path.join(ROOT, 'plugins', 'iss-plugin-delete')
 const FIXTURES = path.join(ROOT, 'test', 'fixtures', 'plugins')
-
-/** An isolated iss installation: its own data, config and cache directories. */
-function installation(dir: string, extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    ISS_DATA_DIR: path.join(dir, 'data'),
-    ISS_CONFIG_DIR: path.join(dir, 'config'),
-    ISS_CACHE_DIR: path.join(dir, 'cache'),
-    ...extra,
-  }
-}
-
-interface Served {
-  port: number
-  output: string[]
-  child: ChildProcess
-  stop(): Promise<void>
-}
-
-/** `iss serve` of one installation, on a free port; resolves once it listens. */
-async function serve(env: Record<string, string>, storage: string): Promise<Served> {
-  const child = spawnCli(['serve', '--port', '0', '--storage', storage, '--log-level', 'warn'], {env})
-  const output: string[] = []
-  let stderr = ''
-  child.stderr!.setEncoding('utf8').on('data', (text: string) => (stderr += text))
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`iss serve did not listen; stderr: ${stderr}`)), 20_000)
-    readline.createInterface({input: child.stdout!}).on('line', (line) => {
-      output.push(line)
-      const match = /listening on .*:(\d+)$/.exec(line)
-      if (match) {
-        clearTimeout(timer)
-        // The handler lines follow the address; give them a moment to arrive.
-        setTimeout(() => resolve(Number(match[1])), 200)
-      }
-    })
-    child.once('exit', (code) => {
-      clearTimeout(timer)
-      reject(new Error(`iss serve exited with ${code}: ${stderr}`))
-    })
-  })
-  return {
-    port,
-    output,
-    child,
-    stop: async () =>
-      new Promise((resolve) => {
-        if (child.exitCode !== null) return resolve()
-        child.once('exit', () => resolve())
-        child.kill('SIGTERM')
-      }),
-  }
-}
 
 async function rawRequest(port: number, COMMAND: string, FILENAME: string | null) {
   const client = await ClientConnection.connect({
