@@ -11,6 +11,9 @@ const COMMAND = /^[A-Z][A-Z0-9_]{0,31}$/u
 
 /** The tool versions a new plugin builds and tests with, when the host's package.json does not say. */
 const FALLBACK_TOOLS: Readonly<Record<string, string>> = {
+  // The plugin's own Node 22, as iss brings its own: npm puts it first on PATH for `npm test` and
+  // `npx iss plugins link`, so both work on a machine whose system Node is older.
+  node: '^22.23.3',
   typescript: '~5.9.0',
   oclif: '^4.24.0',
   mocha: '^12.0.3',
