@@ -14,6 +14,7 @@ import {Download, removePartsOnSignal, sweepStaleParts, TargetExistsError} from 
 import {identityKey, validateImageName} from '../core/images/names.js'
 import {localReason} from '../core/client-failure.js'
 import {isIssError} from '../core/errors.js'
+import type {Message} from '../core/protocol/message.js'
 import {StreamedBytes} from '../core/protocol/values.js'
 import {ExitCode, type ItemResult, ProtocolCommand, UsageError} from '../core/protocol-command.js'
 import {ResumableDownload} from '../core/resumable-download.js'
@@ -179,12 +180,7 @@ export default class Get extends ProtocolCommand<typeof Get> {
       const response = await this.request({COMMAND: 'GET', FILENAME: result.name}, {sink, label: result.name})
       if (response.STATUS === 'ERROR') {
         await download.discard()
-        this.itemFailed(result, result.name, {
-          source: 'server',
-          code: response.CODE,
-          message: detailsText(response.DETAILS),
-          exitCode: ExitCode.SERVER_ERROR,
-        })
+        this.serverRefused(result, response)
         return
       }
       const data = response.FILE_DATA
@@ -196,14 +192,7 @@ export default class Get extends ProtocolCommand<typeof Get> {
           `${this.address} answered GET ${result.name} without its data`,
         )
       }
-      // FILENAME is never used as a path; a stored name that differs only in case is the same image.
-      if (response.FILENAME !== null && identityKey(response.FILENAME) !== identityKey(result.name)) {
-        throw new ConnectionError(
-          'protocol',
-          this.address,
-          `${this.address} answered GET ${result.name} with another file (${JSON.stringify(response.FILENAME)})`,
-        )
-      }
+      this.checkAnsweredName(result, response)
       const actual = sink.actual()
       if (sink.expected !== undefined && actual !== sink.expected) {
         await download.discard()
@@ -244,6 +233,29 @@ export default class Get extends ProtocolCommand<typeof Get> {
     })
   }
 
+  /** The server answered ERROR for this item: its code and DETAILS, exit 1. */
+  private serverRefused(result: GetResult, response: Message): void {
+    this.itemFailed(result, result.name, {
+      source: 'server',
+      code: response.CODE,
+      message: detailsText(response.DETAILS),
+      exitCode: ExitCode.SERVER_ERROR,
+    })
+  }
+
+  /**
+   * An answer about another file is a broken server, never written under our name. FILENAME is never used
+   * as a path; a stored name that differs only in case is the same image.
+   */
+  private checkAnsweredName(result: GetResult, response: Message): void {
+    if (response.FILENAME === null || identityKey(response.FILENAME) === identityKey(result.name)) return
+    throw new ConnectionError(
+      'protocol',
+      this.address,
+      `${this.address} answered GET ${result.name} with another file (${JSON.stringify(response.FILENAME)})`,
+    )
+  }
+
   /**
    * --continue: the part file beside the target grows across runs (GET OFFSET); a server that sends the whole
    * image instead makes it start over; a changed image on the server restarts from zero (once per run).
@@ -260,21 +272,10 @@ export default class Get extends ProtocolCommand<typeof Get> {
         )
         if (response.STATUS === 'ERROR') {
           await download.keep()
-          this.itemFailed(result, result.name, {
-            source: 'server',
-            code: response.CODE,
-            message: detailsText(response.DETAILS),
-            exitCode: ExitCode.SERVER_ERROR,
-          })
+          this.serverRefused(result, response)
           return
         }
-        if (response.FILENAME !== null && identityKey(response.FILENAME) !== identityKey(result.name)) {
-          throw new ConnectionError(
-            'protocol',
-            this.address,
-            `${this.address} answered GET ${result.name} with another file (${JSON.stringify(response.FILENAME)})`,
-          )
-        }
+        this.checkAnsweredName(result, response)
         if (download.result === 'changed' && attempt === 0) {
           this.say(`${result.name}: changed on the server since the last attempt; starting over`)
           await download.reset()
